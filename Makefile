@@ -1,0 +1,31 @@
+# Two commands do all setup: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cnnlab-installed
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+# Re-installs only when the package metadata changes, so a second `make` is quick.
+# torch is pinned first: 2.13.0 is the CPU wheel on this machine; a plain `torch` would pull CUDA.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/cnnlab demo --out runs/demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

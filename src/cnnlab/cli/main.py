@@ -1,0 +1,50 @@
+"""Entry point of the ``cnnlab`` console script.
+
+Every subcommand lives in its own module and is added to :data:`cli` here. Bad input never
+ends in a traceback: :class:`~cnnlab.errors.CnnlabError` and click's usage errors become one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cnnlab import __version__
+from cnnlab.cli.arith import arith
+from cnnlab.errors import CnnlabError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cnnlab")
+def cli() -> None:
+    """cnnlab: convolutional neural networks made real, inspectable and fast."""
+
+
+cli.add_command(arith)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0, or 2 for bad input)."""
+    try:
+        cli.main(args=argv, prog_name="cnnlab", standalone_mode=False)
+    except CnnlabError as error:
+        click.echo(f"error: {error}", err=True)
+        return 2
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.ctx.get_help() if error.ctx else error.format_message())
+        return 0
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 1
+    except click.exceptions.Exit as error:
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""The one exception type users see.
+
+Every check on user input raises :class:`CnnlabError` with a single line that says what was
+wrong, what was received and how to fix it; the CLI prints that line on stderr and exits 2.
+"""
+
+
+class CnnlabError(ValueError):
+    """A problem with the user's input, explained in one line."""
