@@ -13,6 +13,8 @@ import click
 
 from cnnlab import __version__
 from cnnlab.cli.arith import arith
+from cnnlab.cli.demo import demo
+from cnnlab.cli.summary import models, summary
 from cnnlab.errors import CnnlabError
 
 
@@ -23,6 +25,9 @@ def cli() -> None:
 
 
 cli.add_command(arith)
+cli.add_command(summary)
+cli.add_command(models)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> int:
