@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import torch
 
 from cnnlab.models import create_model, list_models
 from cnnlab.shapes import parse_dims
@@ -33,7 +34,8 @@ def summary(model, input_size, batch, num_classes, train_mode, as_json):
     cnnlab summary resnet20 --json
     """
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    net = create_model(model, **kwargs)
+    with torch.device("meta"):  # shapes and counts only: nothing is computed
+        net = create_model(model, **kwargs)
     size = parse_dims(input_size, name="input (C x H x W)") if input_size else None
     result = summarize(net, size, batch_size=batch, mode="train" if train_mode else "eval")
     if as_json:

@@ -15,13 +15,13 @@ from torch import nn
 
 def measure_saved_bytes(model: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
     """Bytes of the distinct non-parameter storages saved for backward by ``model(*inputs)``."""
-    static = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    static = {t.untyped_storage()._cdata for t in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
-        if storage.data_ptr() not in static and t.numel():
-            saved[storage.data_ptr()] = storage.nbytes()
+        if storage._cdata not in static and t.numel():
+            saved[storage._cdata] = storage.nbytes()
         return t
 
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

@@ -44,7 +44,9 @@ class Trace:
 
 
 def _storage_key(t: torch.Tensor) -> int:
-    return t.untyped_storage().data_ptr()
+    """Identity of the memory behind ``t``: views share it. Works on the ``meta`` device too,
+    where every data pointer is 0, so a model can be summarized without computing anything."""
+    return t.untyped_storage()._cdata
 
 
 class _Recorder(TorchDispatchMode):
@@ -73,8 +75,9 @@ class _Tracer:
         self.static = {
             _storage_key(t) for t in [*model.parameters(), *model.buffers()] if t.numel()
         }
-        self.produced: set[int] = set()
-        self.saved: dict[int, int] = {}
+        # Storages are held until the trace ends so that a freed one's key is never reused.
+        self.produced: dict[int, torch.UntypedStorage] = {}
+        self.saved: dict[int, torch.UntypedStorage] = {}
         self.activation_bytes = 0
 
     def field_of(self, t: torch.Tensor) -> SpatialField | None:
@@ -153,7 +156,7 @@ class _Tracer:
         for t in outputs:
             key = _storage_key(t)
             if key not in self.produced and key not in self.static and t.numel():
-                self.produced.add(key)
+                self.produced[key] = t.untyped_storage()
                 self.activation_bytes += t.untyped_storage().nbytes()
         grad = torch.is_grad_enabled() and any(
             isinstance(a, torch.Tensor) and (a.requires_grad or id(a) in self.requires_grad)
@@ -166,7 +169,7 @@ class _Tracer:
         for t in ops.saved_for_backward(name, args, outputs):
             key = _storage_key(t)
             if key not in self.static and t.numel():
-                self.saved[key] = t.untyped_storage().nbytes()
+                self.saved[key] = t.untyped_storage()
 
 
 def _first_tensor(value) -> torch.Tensor | None:
@@ -201,5 +204,5 @@ def trace(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Trace:
         rows=tracer.rows,
         uncounted=tracer.uncounted,
         activation_bytes=tracer.activation_bytes,
-        saved_bytes=sum(tracer.saved.values()),
+        saved_bytes=sum(storage.nbytes() for storage in tracer.saved.values()),
     )
