@@ -14,6 +14,8 @@ import click
 from cnnlab import __version__
 from cnnlab.cli.arith import arith
 from cnnlab.cli.demo import demo
+from cnnlab.cli.explain import explain
+from cnnlab.cli.kernels import kernels
 from cnnlab.cli.summary import models, summary
 from cnnlab.errors import CnnlabError
 
@@ -25,6 +27,8 @@ def cli() -> None:
 
 
 cli.add_command(arith)
+cli.add_command(explain)
+cli.add_command(kernels)
 cli.add_command(summary)
 cli.add_command(models)
 cli.add_command(demo)

@@ -1,0 +1,43 @@
+"""``cnnlab explain``: each operation of the notes computed step by step, shown as text.
+
+The numbers come from :mod:`cnnlab.reference`; these modules only arrange them (data first,
+then text).
+"""
+
+from cnnlab.explain.grids import default_volume, format_grid, parse_at, parse_grid, parse_volume
+from cnnlab.explain.stats import (
+    explain_batchnorm,
+    explain_dropout,
+    explain_global_pool,
+    render_batchnorm,
+    render_dropout,
+    render_global_pool,
+)
+from cnnlab.explain.windows import (
+    explain_conv,
+    explain_pool,
+    explain_transposed,
+    render_conv,
+    render_pool,
+    render_transposed,
+)
+
+__all__ = [
+    "default_volume",
+    "explain_batchnorm",
+    "explain_conv",
+    "explain_dropout",
+    "explain_global_pool",
+    "explain_pool",
+    "explain_transposed",
+    "format_grid",
+    "parse_at",
+    "parse_grid",
+    "parse_volume",
+    "render_batchnorm",
+    "render_conv",
+    "render_dropout",
+    "render_global_pool",
+    "render_pool",
+    "render_transposed",
+]
