@@ -13,6 +13,7 @@ import click
 
 from cnnlab import __version__
 from cnnlab.cli.arith import arith
+from cnnlab.cli.datasets import datasets
 from cnnlab.cli.demo import demo
 from cnnlab.cli.explain import explain
 from cnnlab.cli.kernels import kernels
@@ -27,6 +28,7 @@ def cli() -> None:
 
 
 cli.add_command(arith)
+cli.add_command(datasets)
 cli.add_command(explain)
 cli.add_command(kernels)
 cli.add_command(summary)

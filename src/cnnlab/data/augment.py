@@ -1,0 +1,155 @@
+"""Normalization and batched, seeded augmentations on N x C x H x W float tensors.
+
+Geometric augmentations build one sampling grid for the whole batch and call ``grid_sample``
+once; the mask (N x H x W class ids), when given, is resampled through the SAME grid with
+nearest interpolation, so image and mask stay aligned and the mask keeps its class ids.
+Randomness comes only from the ``generator`` argument (``torch.Generator().manual_seed(s)``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import CnnlabError
+
+
+def to_float(
+    images: torch.Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """uint8 0..255 -> float32 in [0, 1] (the notes' ``/ 255``), then ``(x - mean) / std`` per
+    channel when given (e.g. MNIST's 0.1307, 0.3081)."""
+    x = images.to(torch.float32) / 255.0
+    if mean is not None or std is not None:
+        c = x.shape[1]
+        m = torch.as_tensor(mean if mean is not None else [0.0] * c, dtype=x.dtype)
+        s = torch.as_tensor(std if std is not None else [1.0] * c, dtype=x.dtype)
+        if m.numel() != c or s.numel() != c or bool((s <= 0).any()):
+            raise CnnlabError(
+                f"mean and std need one value per channel ({c}), std > 0. "
+                f"Received: mean={mean}, std={std}"
+            )
+        x = (x - m.view(1, c, 1, 1)) / s.view(1, c, 1, 1)
+    return x
+
+
+def hflip(images: torch.Tensor, masks: torch.Tensor | None = None):
+    """Mirror left-right (exact: applying it twice gives the input back)."""
+    flipped = images.flip(-1)
+    return flipped if masks is None else (flipped, masks.flip(-1))
+
+
+def _check(images: torch.Tensor, masks: torch.Tensor | None) -> None:
+    if images.ndim != 4 or not images.is_floating_point():
+        raise CnnlabError(
+            "augmentations take float N x C x H x W images (use to_float first). "
+            f"Received: dtype={images.dtype}, shape={tuple(images.shape)}"
+        )
+    if masks is not None and (masks.shape[0], *masks.shape[1:]) != (
+        images.shape[0],
+        *images.shape[2:],
+    ):
+        raise CnnlabError(
+            f"masks must be N x H x W matching the images. Received: images "
+            f"{tuple(images.shape)}, masks {tuple(masks.shape)}"
+        )
+
+
+def _sample(images, masks, grid, mode: str, padding_mode: str):
+    """Resample images (``mode``) and masks (nearest) through one grid N x H x W x 2."""
+    out = F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+    if masks is None:
+        return out
+    warped = F.grid_sample(
+        masks[:, None].to(images.dtype),
+        grid,
+        mode="nearest",
+        padding_mode=padding_mode,
+        align_corners=False,
+    )
+    return out, warped[:, 0].round().to(masks.dtype)
+
+
+def random_affine(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    degrees: float = 0.0,
+    translate: float = 0.0,
+    scale: tuple[float, float] = (1.0, 1.0),
+    flip: float = 0.0,
+    generator: torch.Generator | None = None,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+):
+    """Random rotation, translation, zoom and horizontal flip, one draw per sample.
+
+    The sampling matrix maps output to input pixels: rotation by a ~ U(-degrees, degrees),
+    zoom s ~ U(scale), shift t ~ U(-translate, translate) of the width/height, mirror with
+    probability ``flip``. Rotation is done in pixel units (normalized coordinates are rescaled
+    by H/W) so non-square images are rotated, not sheared.
+
+    Args:
+        images: N x C x H x W float.
+        masks: N x H x W class ids or None.
+
+    Returns:
+        images, or (images, masks) when masks are given.
+    """
+    _check(images, masks)
+    n, _, h, w = images.shape
+    device, dtype = images.device, images.dtype
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    angle = uniform(-degrees, degrees) * (math.pi / 180)
+    zoom = uniform(*scale)
+    shift = torch.stack([uniform(-translate, translate), uniform(-translate, translate)], 1)
+    mirror = torch.where(torch.rand(n, generator=generator) < flip, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [
+            torch.stack([cos * mirror, -sin * h / w, 2 * shift[:, 0]], 1),
+            torch.stack([sin * w / h * mirror, cos, 2 * shift[:, 1]], 1),
+        ],
+        1,
+    )  # N x 2 x 3
+    grid = F.affine_grid(theta.to(device, dtype), [n, 1, h, w], align_corners=False)
+    return _sample(images, masks, grid, mode, padding_mode)
+
+
+def elastic_deform(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    sigma: float = 10.0,
+    grid_size: int = 3,
+    generator: torch.Generator | None = None,
+    mode: str = "bilinear",
+    padding_mode: str = "reflection",
+):
+    """Elastic deformation of the U-Net paper (Ronneberger, Fischer, Brox, MICCAI 2015, §3.1).
+
+    Random displacement vectors on a coarse ``grid_size`` x ``grid_size`` grid, drawn from a
+    Gaussian with ``sigma`` pixels standard deviation, are bicubically upsampled to per-pixel
+    displacements; image and mask are resampled through them (borders mirrored, as the paper
+    does for its tiles).
+
+    Returns:
+        images, or (images, masks) when masks are given.
+    """
+    _check(images, masks)
+    if grid_size < 2:
+        raise CnnlabError(f"grid_size must be >= 2. Received: grid_size={grid_size}")
+    n, _, h, w = images.shape
+    coarse = torch.randn(n, 2, grid_size, grid_size, generator=generator) * sigma
+    coarse = coarse.to(images.device, images.dtype)
+    dense = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)  # N x 2 x H x W
+    identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(n, 2, 3)
+    base = F.affine_grid(identity, [n, 1, h, w], align_corners=False)  # N x H x W x 2 (x, y)
+    offset = torch.stack([dense[:, 0] * (2 / w), dense[:, 1] * (2 / h)], dim=-1)
+    return _sample(images, masks, base + offset, mode, padding_mode)

@@ -1,0 +1,143 @@
+"""Batching tensors that fit in memory, without per-sample Python work.
+
+:class:`InMemoryLoader` keeps the tensors on the target device and, each epoch, draws ONE
+permutation (``torch.randperm`` with a generator seeded from ``(seed, epoch)``) and cuts it into
+batches taken with ``index_select``. The same seed and epoch give the same batches on every run,
+which makes resuming exact: ``set_epoch(e, skip=k)`` continues epoch ``e`` after ``k`` batches.
+:func:`make_loader` switches to ``torch.utils.data.DataLoader`` for data that is not in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import Dataset as TorchDataset
+
+from cnnlab.data.dataset import Dataset
+from cnnlab.errors import CnnlabError
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator seeded from the pair ``(seed, epoch)`` (numpy ``SeedSequence`` mixes them,
+    so neighbouring seeds or epochs do not give related streams)."""
+    (state,) = np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(state))
+
+
+class InMemoryLoader:
+    """Shuffled whole-tensor batches of ``tensors`` (all with the same first dimension).
+
+    Args:
+        *tensors: e.g. images N x C x H x W and labels N.
+        batch_size: samples per batch.
+        shuffle: a new permutation per epoch; else the stored order.
+        seed: seeds the permutations.
+        drop_last: drop the last batch when it is smaller than ``batch_size``.
+        device: where the tensors are moved (once) and the batches are made.
+
+    Iterating runs one epoch, then advances the epoch counter (``epoch`` starts at 0).
+
+    >>> loader = InMemoryLoader(torch.zeros(10, 1, 4, 4), torch.arange(10), batch_size=4)
+    >>> len(loader), [len(y) for _, y in loader]
+    (3, [4, 4, 2])
+    """
+
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if not tensors:
+            raise CnnlabError("InMemoryLoader needs at least one tensor. Received: none")
+        sizes = [len(t) for t in tensors]
+        if len(set(sizes)) > 1:
+            raise CnnlabError(f"all tensors must have the same length. Received: lengths={sizes}")
+        if batch_size < 1:
+            raise CnnlabError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+        self.device = torch.device(device) if device is not None else tensors[0].device
+        self.tensors = tuple(t.to(self.device) for t in tensors)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+        self._skip = 0
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.tensors[0])
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Make the next iteration epoch ``epoch``, starting after its first ``skip`` batches."""
+        if epoch < 0 or skip < 0:
+            raise CnnlabError(f"epoch and skip must be >= 0. Received: epoch={epoch}, skip={skip}")
+        self.epoch = epoch
+        self._skip = skip
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """The sample order of ``epoch``: a seeded permutation, or 0..N-1 without shuffling."""
+        if not self.shuffle:
+            return torch.arange(self.num_samples, device=self.device)
+        permutation = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))
+        return permutation.to(self.device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = self.order(self.epoch)
+        skip, self._skip = self._skip, 0
+        self.epoch += 1
+        for b in range(skip, len(self)):
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield tuple(t.index_select(0, index) for t in self.tensors)
+
+
+def make_loader(
+    data: Dataset | tuple[torch.Tensor, ...] | TorchDataset,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_last: bool = False,
+    device: str | torch.device | None = None,
+    in_memory: bool = True,
+    num_workers: int = 0,
+) -> InMemoryLoader | DataLoader:
+    """An :class:`InMemoryLoader`, or a ``DataLoader`` when ``in_memory=False`` or ``data`` is a
+    ``torch.utils.data.Dataset`` (data read sample by sample, e.g. from disk).
+
+    With a ``DataLoader``, batches stay on the CPU (move them in the training loop; ``device``
+    only turns on ``pin_memory`` for CUDA) and ``num_workers`` reader processes are used.
+    """
+    if isinstance(data, Dataset):
+        data = data.tensors()
+    if isinstance(data, tuple) and in_memory:
+        return InMemoryLoader(
+            *data,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            device=device,
+        )
+    source = TensorDataset(*data) if isinstance(data, tuple) else data
+    pin = device is not None and torch.device(device).type == "cuda"
+    return DataLoader(
+        source,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=pin,
+    )
