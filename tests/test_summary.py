@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.errors import CnnlabError
-from cnnlab.models import create_model
+from cnnlab.models import create_model, list_models
 from cnnlab.summary import summarize
 from cnnlab.summary.memory import measure_saved_bytes
 
@@ -205,3 +205,29 @@ def test_wrong_input_is_one_clear_error():
     with pytest.raises(CnnlabError, match=r"cannot run on input 1x3x32x32") as info:
         summarize(create_model("lenet5"), (3, 32, 32))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_agrees_with_pytorch_flop_counter(name):
+    with torch.device("meta"):  # shapes only: the whole zoo at canonical sizes in a second
+        model = create_model(name).eval()
+        summary = summarize(model)
+        x = torch.zeros(1, *model.input_size, dtype=getattr(model, "input_dtype", torch.float32))
+    assert summary.total_macs == flop_counter_macs(model, x)
+    assert summary.total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_saved_memory_estimate_matches_autograd_on_resnet20():
+    model = create_model("resnet20")
+    x = torch.rand(2, 3, 32, 32)
+    summary = summarize(model, inputs=[x], mode="train")
+    model.train()
+    assert summary.saved_bytes == pytest.approx(measure_saved_bytes(model, [x]), rel=0.01)
+
+
+def test_summary_on_meta_equals_summary_on_cpu():
+    cpu = summarize(create_model("resnet20"), mode="train")
+    with torch.device("meta"):
+        meta = summarize(create_model("resnet20"), mode="train")
+    assert (meta.total_macs, meta.total_params) == (cpu.total_macs, cpu.total_params)
+    assert (meta.activation_bytes, meta.saved_bytes) == (cpu.activation_bytes, cpu.saved_bytes)
