@@ -201,3 +201,31 @@ def test_console_script_runs_as_a_process():
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("lenet5", 61_706),
+        ("mlp", 669_706),
+        ("mnist-cnn", 34_826),
+        ("resnet20", 269_722),
+        ("resnet110", 1_727_962),
+        ("resnet50", 25_557_032),
+        ("unet", 31_030_658),
+        ("inception-block", 163_696),
+    ],
+)
+def test_summary_json_agrees_with_published_counts(capsys, model, params):
+    code, out, _ = run(capsys, "summary", model, "--json")
+    assert code == 0
+    assert json.loads(out)["total_params"] == params
+
+
+def test_models_lists_the_zoo(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    entries = {e["name"]: e for e in json.loads(out)}
+    assert code == 0
+    assert entries["unet"]["input_size"] == [1, 572, 572]
+    assert entries["resnet18"]["params"] == 11_689_512
+    assert entries["lenet5"]["macs"] == 416_520

@@ -279,6 +279,19 @@ def _parse_padding(padding: PaddingSpec) -> tuple[PaddingSpec, PaddingSpec]:
     return padding, padding
 
 
+def _per_axis(length, padding_of, dims, kernel, stride, dilation, padding):
+    """Output size and ``(before, after)`` padding of the height and the width axis.
+
+    ``length(n, f, s, p, d)`` and ``padding_of(p, n, f, s, d)`` are the layer kind's rules.
+    """
+    sizes, pads = [], []
+    for axis, pad in enumerate(_parse_padding(padding)):
+        args = (dims[axis], kernel[axis], stride[axis])
+        sizes.append(length(*args, pad, dilation[axis]))
+        pads += padding_of(pad, *args, dilation[axis])
+    return tuple(sizes), tuple(pads)
+
+
 def conv2d(
     input_shape,
     kernel,
@@ -297,11 +310,7 @@ def conv2d(
     """
     (h, w, c), k, s, d = _axis_inputs(input_shape, kernel, stride, dilation)
     check_groups(c, filters, groups)
-    pad_h, pad_w = _parse_padding(padding)
-    out_h = conv_output_length(h, k[0], s[0], pad_h, d[0])
-    out_w = conv_output_length(w, k[1], s[1], pad_w, d[1])
-    top, bottom = resolve_padding(pad_h, h, k[0], s[0], d[0])
-    left, right = resolve_padding(pad_w, w, k[1], s[1], d[1])
+    (out_h, out_w), pads = _per_axis(conv_output_length, resolve_padding, (h, w), k, s, d, padding)
     return LayerArithmetic(
         kind="conv",
         input_shape=(h, w, c),
@@ -309,7 +318,7 @@ def conv2d(
         kernel=k,
         stride=s,
         dilation=d,
-        padding=(top, bottom, left, right),
+        padding=pads,
         output_padding=(0, 0),
         groups=groups,
         bias=bias,
@@ -323,11 +332,15 @@ def pool2d(
 ) -> LayerArithmetic:
     """Arithmetic of max or average pooling: channels unchanged, no parameters, no MACs."""
     (h, w, c), k, s, d = _axis_inputs(input_shape, kernel, stride or kernel, dilation)
-    pad_h, pad_w = _parse_padding(padding)
-    out_h = pool_output_length(h, k[0], s[0], pad_h, d[0], ceil_mode)
-    out_w = pool_output_length(w, k[1], s[1], pad_w, d[1], ceil_mode)
-    top, bottom = resolve_padding(pad_h, h, k[0], s[0], d[0])
-    left, right = resolve_padding(pad_w, w, k[1], s[1], d[1])
+    (out_h, out_w), pads = _per_axis(
+        lambda n, f, s_, p, d_: pool_output_length(n, f, s_, p, d_, ceil_mode),
+        resolve_padding,
+        (h, w),
+        k,
+        s,
+        d,
+        padding,
+    )
     return LayerArithmetic(
         kind="pool",
         input_shape=(h, w, c),
@@ -335,7 +348,7 @@ def pool2d(
         kernel=k,
         stride=s,
         dilation=d,
-        padding=(top, bottom, left, right),
+        padding=pads,
         output_padding=(0, 0),
         groups=1,
         bias=False,
