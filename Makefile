@@ -22,7 +22,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check src tests benchmarks
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
