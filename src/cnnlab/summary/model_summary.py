@@ -132,8 +132,9 @@ def summarize(
     if mode not in ("eval", "train"):
         raise CnnlabError(f"mode must be 'eval' or 'train'. Received: mode={mode!r}")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    example = tuple(inputs) if inputs is not None else None
-    if example is None:
+    if inputs is not None:
+        example = tuple(inputs)
+    else:
         example = _example_inputs(model, input_size, batch_size, device)
     was_training = model.training
     model.train(mode == "train")

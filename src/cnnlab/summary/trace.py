@@ -125,7 +125,7 @@ class _Tracer:
         return total
 
     def record(self, name: str, args, out) -> None:
-        outputs = [o for o in (out if isinstance(out, tuple | list) else (out,))]
+        outputs = out if isinstance(out, tuple | list) else (out,)
         tensors = [o for o in outputs if isinstance(o, torch.Tensor)]
         if not tensors:
             return
