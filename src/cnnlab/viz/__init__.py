@@ -1,0 +1,12 @@
+"""Figures of a training run: curves, confusion matrix, prediction grid, segmentation samples.
+
+Inputs are plain numbers, numpy arrays or torch tensors, so this package does not depend on the
+trainer; every function writes one ``.png`` (or ``.svg``) file atomically and returns its path.
+"""
+
+from cnnlab.viz.confusion import plot_confusion
+from cnnlab.viz.curves import plot_history
+from cnnlab.viz.predictions import plot_predictions
+from cnnlab.viz.segmentation import plot_segmentation
+
+__all__ = ["plot_confusion", "plot_history", "plot_predictions", "plot_segmentation"]
