@@ -6,23 +6,13 @@ import math
 
 import click
 
+from cnnlab.cli.options import parse_options
 from cnnlab.data import dataset_info, list_datasets, load
 from cnnlab.data.download import data_root
 from cnnlab.errors import CnnlabError
 
 DATA_DIR_HELP = "Data directory (default: $CNNLAB_DATA_DIR, else ~/.cache/cnnlab)."
 MIRROR_HELP = "Base URL replacing the canonical source (default: $CNNLAB_MIRROR)."
-
-
-def _options(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``key=value`` pairs -> dataset options (whole numbers become ints)."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CnnlabError(f"options are key=value, like size=64x64. Received: {pair!r}")
-        options[key.replace("-", "_")] = int(value) if value.lstrip("-").isdigit() else value
-    return options
 
 
 @click.group()
@@ -102,7 +92,7 @@ def show(name, split, out, count, data_dir, no_download, pairs) -> None:
     """Draw a grid of labelled samples of NAME (masks overlaid for segmentation)."""
     if count < 1:
         raise CnnlabError(f"count must be >= 1. Received: count={count}")
-    data = load(name, split, data_dir=data_dir, download=not no_download, **_options(pairs))
+    data = load(name, split, data_dir=data_dir, download=not no_download, **parse_options(pairs))
     if data.images is None:
         raise CnnlabError(
             f"{data.info.name} is a text dataset, there is nothing to draw. Received: {name!r}"

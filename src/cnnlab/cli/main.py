@@ -18,6 +18,7 @@ from cnnlab.cli.demo import demo
 from cnnlab.cli.explain import explain
 from cnnlab.cli.kernels import kernels
 from cnnlab.cli.summary import models, summary
+from cnnlab.cli.train import evaluate, predict, train
 from cnnlab.errors import CnnlabError
 
 
@@ -34,6 +35,9 @@ cli.add_command(kernels)
 cli.add_command(summary)
 cli.add_command(models)
 cli.add_command(demo)
+cli.add_command(train)
+cli.add_command(evaluate)
+cli.add_command(predict)
 
 
 def main(argv: list[str] | None = None) -> int:

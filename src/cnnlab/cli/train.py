@@ -1,0 +1,281 @@
+"""``cnnlab train``, ``cnnlab evaluate`` and ``cnnlab predict``: runs from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.datasets import DATA_DIR_HELP
+from cnnlab.cli.options import parse_options
+from cnnlab.data import load
+from cnnlab.errors import CnnlabError
+from cnnlab.runs import load_run
+from cnnlab.runs.predict import predict_files
+from cnnlab.train import TrainConfig, Trainer
+from cnnlab.train.job import TrainJob, resume_job, run_job
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
+
+DEFAULTS = TrainConfig()
+
+
+def _config(**settings) -> TrainConfig:
+    return TrainConfig(**{k: v for k, v in settings.items() if v is not None})
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option("--dataset", help="Registered dataset (cnnlab datasets list).")
+@click.option("--train-split", default="train", show_default=True, help="Training split.")
+@click.option("--val-split", default=None, help="Validation split (default: validation/test).")
+@click.option("--validation-split", type=float, default=None, help="Last fraction of training.")
+@click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
+@click.option(
+    "--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True
+)
+@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True)
+@click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, show_default=True)
+@click.option("--momentum", type=float, default=DEFAULTS.momentum, show_default=True)
+@click.option(
+    "--schedule", type=click.Choice(SCHEDULES), default=DEFAULTS.schedule, show_default=True
+)
+@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm.")
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "shift-rotate", "flip-elastic"]),
+    default="none",
+    show_default=True,
+)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels only.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
+@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
+@click.option("--early-stopping", type=int, default=0, help="Patience in epochs (0: off).")
+@click.option("--monitor", default=DEFAULTS.monitor, show_default=True)
+@click.option(
+    "-m",
+    "--model-arg",
+    "model_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Model builder argument, e.g. -m dropout=0.5 (repeatable).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "dataset_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Dataset option, e.g. -o length=50 (repeatable).",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder where the run directory is created.",
+)
+@click.option("--name", default=None, help="Run name (default MODEL-DATASET); a time is added.")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its last checkpoint.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
+def train(
+    model,
+    dataset,
+    train_split,
+    val_split,
+    validation_split,
+    epochs,
+    batch_size,
+    optimizer,
+    lr,
+    weight_decay,
+    momentum,
+    schedule,
+    grad_clip,
+    augment,
+    seed,
+    deterministic,
+    device,
+    amp,
+    checkpoint_every,
+    early_stopping,
+    monitor,
+    model_args,
+    dataset_options,
+    data_dir,
+    no_download,
+    out,
+    name,
+    resume,
+    quiet,
+):
+    """Train MODEL on --dataset and write a run directory (config, history, metrics,
+    checkpoints, figures, report).
+
+    \b
+    cnnlab train lenet5 --dataset mnist --train-split 'test[:8000]' --val-split 'test[8000:]'
+    cnnlab train lenet5 --dataset digits --epochs 20 --out runs
+    cnnlab train --resume runs/lenet5-digits-20261126-101500
+    """
+    verbose = 2 if quiet else 1
+    if resume is not None:
+        run_dir, history = resume_job(resume, data_dir, not no_download, verbose=verbose)
+    else:
+        if not model or not dataset:
+            raise CnnlabError("train needs MODEL and --dataset (or --resume RUN_DIR)")
+        if val_split and validation_split:
+            raise CnnlabError("give --val-split or --validation-split, not both")
+        job = TrainJob(
+            model=model,
+            dataset=dataset,
+            train_split=train_split,
+            val_split=val_split,
+            validation_split=validation_split,
+            model_kwargs=parse_options(model_args, "dropout=0.5"),
+            dataset_options=parse_options(dataset_options),
+            augment=augment,
+            train=_config(
+                epochs=epochs,
+                batch_size=batch_size,
+                optimizer=optimizer,
+                lr=lr,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                schedule=schedule,
+                grad_clip=grad_clip,
+                seed=seed,
+                deterministic=deterministic,
+                device=device,
+                amp=amp,
+                checkpoint_every=checkpoint_every,
+                early_stopping=early_stopping,
+                monitor=monitor,
+                verbose=verbose,
+            ),
+        )
+        run_dir, history = run_job(job, out, data_dir, not no_download, name=name)
+    if history.rows:
+        last = history.rows[-1]
+        shown = {
+            k: v
+            for k, v in last.items()
+            if k in ("loss", "val_loss", "accuracy", "val_accuracy", "val_dice", "val_iou")
+        }
+        click.echo("final: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    click.echo(f"run written to {run_dir}  (report: {run_dir / 'report.html'})")
+
+
+def _print_metrics(result: dict, classes: list[str]) -> None:
+    for key, value in result.items():
+        if isinstance(value, float):
+            click.echo(f"{key:<18}{value:.4f}")
+    per_class = result.get("per_class", {})
+    if "f1" in per_class and len(per_class["f1"]) <= 30:
+        click.echo(f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        for i, name in enumerate(classes or map(str, range(len(per_class["f1"])))):
+            click.echo(
+                f"{name[:13]:<14}{per_class['precision'][i]:>10.4f}"
+                f"{per_class['recall'][i]:>10.4f}{per_class['f1'][i]:>10.4f}"
+                f"{int(per_class['support'][i]):>9}"
+            )
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--split", default=None, help="Split to evaluate (default: the run's validation).")
+@click.option(
+    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
+    """Evaluate the model of RUN_DIR on a split: loss, accuracy, per-class precision/recall/F1
+    (or pixel accuracy, IoU and Dice)."""
+    run = load_run(run_dir, checkpoint)
+    job = run.config["run"]
+    chosen = split or job.get("val_split")
+    if not chosen:
+        raise CnnlabError(f"{run_dir} has no validation split; pass --split")
+    data = load(job["dataset"], chosen, data_dir, not no_download, **job["dataset_options"])
+    trainer = Trainer(
+        run.model,
+        TrainConfig.from_json(run.config["train"] | {"verbose": 0, "device": "auto"}),
+        input_spec=run.input_spec,
+    )
+    result = trainer.evaluate(data)
+    result = {"split": chosen, "checkpoint": str(run.checkpoint), **result}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"{run.config['run']['model']} on {job['dataset']} {chosen} "
+        f"({len(data):,} samples, {run.checkpoint.name}, epoch {run.epoch})"
+    )
+    _print_metrics(result, run.classes)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=3, show_default=True, help="Classes shown per file.")
+@click.option(
+    "--invert",
+    type=click.Choice(["auto", "yes", "no"]),
+    default="auto",
+    show_default=True,
+    help="Invert light-background grayscale images (MNIST style).",
+)
+@click.option(
+    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+)
+@click.option(
+    "--masks",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for predicted masks (segmentation; default: beside the image).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict(run_dir, files, top, invert, checkpoint, masks, as_json):
+    """Predict image FILES (any size or mode) with the model of RUN_DIR."""
+    if top < 1:
+        raise CnnlabError(f"--top must be >= 1. Received: {top}")
+    run = load_run(run_dir, checkpoint)
+    results = predict_files(run, list(files), invert, top, masks)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "file": str(r.file),
+                        "top": [{"class": c, "probability": p} for c, p in r.top],
+                        "probabilities": r.probabilities,
+                        "inverted": r.inverted,
+                        "mask": str(r.mask) if r.mask else None,
+                    }
+                    for r in results
+                ]
+            )
+        )
+        return
+    for r in results:
+        if r.mask is not None:
+            click.echo(f"{r.file}: mask {r.mask} ({r.top[0][1]:.1%} foreground)")
+            continue
+        best, probability = r.top[0]
+        others = ", ".join(f"{c} {p:.1%}" for c, p in r.top[1:])
+        note = " (inverted)" if r.inverted else ""
+        click.echo(
+            f"{r.file}: {best} {probability:.1%}{note}" + (f"  [{others}]" if others else "")
+        )

@@ -1,0 +1,61 @@
+"""Named, seeded batch augmentations for the trainer.
+
+The trainer calls ``augment(inputs, targets, generator)`` on each training batch with a
+generator seeded from (seed, epoch, step), so a resumed run draws the same augmentations as an
+uninterrupted one. Targets that are masks (N x H x W) are transformed with the images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from cnnlab.data.augment import elastic_deform, random_affine
+from cnnlab.errors import CnnlabError
+
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    """A generator for one training step, independent of every other (seed, epoch, step)."""
+    (state,) = np.random.SeedSequence([seed, epoch, step, 0xA6]).generate_state(1, np.uint64)
+    return torch.Generator().manual_seed(int(state))
+
+
+def shift_rotate(inputs, targets, generator):
+    """Small rotations (+-10 degrees) and shifts (+-10%): what handwriting varies by."""
+    if targets.ndim == 3:
+        return random_affine(inputs, targets, degrees=10, translate=0.1, generator=generator)
+    return random_affine(inputs, degrees=10, translate=0.1, generator=generator), targets
+
+
+def flip_elastic(inputs, targets, generator):
+    """The U-Net paper's augmentation: mirror, rotate by multiples of 90 degrees, then an
+    elastic deformation (sigma 10 px on a 3 x 3 grid)."""
+    masks = targets if targets.ndim == 3 else None
+    images = inputs
+    if bool(torch.rand((), generator=generator) < 0.5):
+        images = images.flip(-1)
+        masks = masks.flip(-1) if masks is not None else None
+    turns = int(torch.randint(4, (), generator=generator))
+    if turns and images.shape[-1] == images.shape[-2]:
+        images = images.rot90(turns, dims=(-2, -1))
+        masks = masks.rot90(turns, dims=(-2, -1)) if masks is not None else None
+    if masks is None:
+        return elastic_deform(images, generator=generator), targets
+    return elastic_deform(images, masks, generator=generator)
+
+
+AUGMENTATIONS: dict[str, Augment] = {"shift-rotate": shift_rotate, "flip-elastic": flip_elastic}
+
+
+def get_augment(name: str | None) -> Augment | None:
+    """The augmentation called ``name`` (``none`` or None: no augmentation)."""
+    if name is None or name == "none":
+        return None
+    if name not in AUGMENTATIONS:
+        known = ", ".join(["none", *AUGMENTATIONS])
+        raise CnnlabError(f"unknown augmentation {name!r}; choose one of: {known}")
+    return AUGMENTATIONS[name]

@@ -1,0 +1,66 @@
+"""Data-parallel training under ``torchrun`` (DistributedDataParallel).
+
+Every process draws the SAME shuffled global batch (same seed) and trains on its own
+contiguous share of it. Each share's mean loss is scaled by ``n_local * world / n_global``
+before ``backward``; DDP averages gradients over the ``world`` processes, so the update is
+exactly the gradient of the global batch's mean loss, as one process with that batch would
+compute (up to float summation order), also for a smaller last batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def share(self, n: int) -> slice:
+        """This process's contiguous part of a global batch of ``n`` samples."""
+        base, extra = divmod(n, self.size)
+        start = self.rank * base + min(self.rank, extra)
+        return slice(start, start + base + (1 if self.rank < extra else 0))
+
+
+def init_world(device_type: str) -> World:
+    """Join the process group ``torchrun`` describes (env ``WORLD_SIZE`` > 1); else one process.
+
+    gloo on CPU, NCCL on CUDA (each process on ``cuda:LOCAL_RANK``).
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        torch.cuda.set_device(local_rank)
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local_rank)
+
+
+def all_reduce_sum(tensors: list[torch.Tensor], world: World) -> None:
+    """Sum ``tensors`` in place over all processes."""
+    if world.distributed:
+        for tensor in tensors:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()

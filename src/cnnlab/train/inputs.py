@@ -1,0 +1,94 @@
+"""Turning stored samples into what a model takes, the same way in training and in predict.
+
+Images are stored as uint8 0..255 (N x C x H x W). The model gets float32 scaled by 1/255 (the
+notes' normalization), optionally standardized per channel, and resized to the model's
+``input_size`` when the data's size differs (sklearn's 8x8 digits for a 28x28 LeNet-5).
+Token ids (text) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.data.augment import to_float
+from cnnlab.errors import CnnlabError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How raw samples become model inputs.
+
+    Args:
+        kind: ``"image"`` or ``"tokens"``.
+        channels: C the model takes (images).
+        size: (H, W) the model takes, or None to keep the data's size (fully convolutional).
+        mean, std: per-channel standardization after the 1/255 scaling, or None.
+    """
+
+    kind: str = "image"
+    channels: int = 1
+    size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> InputSpec:
+        fields = dict(data)
+        for key in ("size", "mean", "std"):
+            if fields.get(key) is not None:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+    def apply(self, inputs: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W uint8 (or float already in [0, 1]) -> float model input."""
+        if self.kind == "tokens":
+            return inputs.to(torch.int64)
+        if inputs.ndim != 4:
+            raise CnnlabError(
+                f"images must be N x C x H x W. Received: shape={tuple(inputs.shape)}"
+            )
+        if inputs.shape[1] != self.channels:
+            raise CnnlabError(
+                f"the model takes {self.channels}-channel images but the data has "
+                f"{inputs.shape[1]}; build the model with in_channels={inputs.shape[1]}"
+            )
+        x = to_float(inputs) if inputs.dtype == torch.uint8 else inputs.to(torch.float32)
+        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True)
+        if self.mean is not None and self.std is not None:
+            mean = torch.tensor(self.mean).view(1, -1, 1, 1)
+            std = torch.tensor(self.std).view(1, -1, 1, 1)
+            x = (x - mean.to(x)) / std.to(x)
+        return x
+
+
+def spec_for(
+    model: nn.Module,
+    kind: str,
+    resize: bool = True,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> InputSpec:
+    """The input spec of ``model``: its ``input_size`` (C, H, W) decides channels and size."""
+    if kind == "tokens":
+        return InputSpec(kind="tokens", channels=0)
+    size = getattr(model, "input_size", None)
+    if size is None or len(size) != 3:
+        raise CnnlabError(
+            f"{type(model).__name__} has no input_size (C, H, W); set model.input_size"
+        )
+    return InputSpec(
+        kind="image",
+        channels=int(size[0]),
+        size=(int(size[1]), int(size[2])) if resize else None,
+        mean=tuple(mean) if mean is not None else None,
+        std=tuple(std) if std is not None else None,
+    )
