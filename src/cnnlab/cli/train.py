@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -165,6 +166,8 @@ def train(
             ),
         )
         run_dir, history = run_job(job, out, data_dir, not no_download, name=name)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     if history.rows:
         last = history.rows[-1]
         shown = {

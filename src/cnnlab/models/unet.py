@@ -76,6 +76,8 @@ def unet_sizes(n: int, depth: int = 4, padding: str = "valid") -> UNetSizes:
         CnnlabError: when some 2x2 pool would see an odd map or a map gets too small; the
             message names the nearest valid input sizes.
     """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CnnlabError(f"U-Net input size must be an integer >= 1. Received: size={n!r}")
     pad = PADDINGS[padding]
     if _is_valid(n, depth, pad):
         return _trace(n, depth, pad)
@@ -158,7 +160,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for side in x.shape[-2:]:
-            unet_sizes(side, self.depth, self.padding)
+            unet_sizes(int(side), self.depth, self.padding)  # int(): traced sizes are tensors
         skips = []
         for block in self.down:
             x = block(x)  # N x w_i x s_i x s_i (copied)

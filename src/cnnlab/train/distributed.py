@@ -64,3 +64,12 @@ def all_reduce_sum(tensors: list[torch.Tensor], world: World) -> None:
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
+
+
+def broadcast_object(value, world: World):
+    """Rank 0's ``value`` on every process (e.g. the run directory it created)."""
+    if not world.distributed:
+        return value
+    box = [value if world.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -20,7 +20,8 @@ from cnnlab.models import create_model
 from cnnlab.runs.layout import check_run_dir, new_run_dir, read_json
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.environment import seed_everything
+from cnnlab.train.distributed import broadcast_object, init_world
+from cnnlab.train.environment import auto_device, seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import spec_for
 from cnnlab.train.trainer import Trainer
@@ -127,7 +128,10 @@ def run_job(
     model, kwargs = build_model(job.model, train, job.model_kwargs)
     job.model_kwargs, job.val_split = kwargs, val_split
     if run_dir is None:
-        run_dir = new_run_dir(runs_dir or "runs", name or f"{job.model}-{job.dataset}")
+        world = init_world(auto_device(job.train.device).type)
+        if world.is_main:
+            run_dir = new_run_dir(runs_dir or "runs", name or f"{job.model}-{job.dataset}")
+        run_dir = broadcast_object(run_dir, world)
     trainer = _trainer(job, model, train, Path(run_dir))
     history = trainer.fit(train, validation, validation_split=job.validation_split)
     return Path(run_dir), history

@@ -202,8 +202,9 @@ class Trainer:
             self._run_epoch(net, loader, val)
         for callback in self.callbacks:
             callback.on_fit_end(self)
+        final = self._evaluate_prepared(*val) if val is not None else None  # all processes
         if self._writes():
-            self._finish(validation, val, time.perf_counter() - started)
+            self._finish(validation, final, time.perf_counter() - started)
         return self.history
 
     def _setup_callbacks(self, has_validation: bool) -> None:
@@ -454,10 +455,9 @@ class Trainer:
             samples={"train": n_train, "validation": n_val},
         )
 
-    def _finish(self, validation: Data | None, val, seconds: float) -> None:
+    def _finish(self, validation: Data | None, final: dict | None, seconds: float) -> None:
         from cnnlab.runs.outputs import write_outputs
 
-        final = self._evaluate_prepared(*val) if val is not None else None
         prediction = None
         if validation is not None:
             prediction = self.predict(validation)
