@@ -15,7 +15,9 @@ from cnnlab import __version__
 from cnnlab.cli.arith import arith
 from cnnlab.cli.datasets import datasets
 from cnnlab.cli.demo import demo
+from cnnlab.cli.diagram import diagram
 from cnnlab.cli.explain import explain
+from cnnlab.cli.export import export
 from cnnlab.cli.kernels import kernels
 from cnnlab.cli.summary import models, summary
 from cnnlab.cli.train import evaluate, predict, train
@@ -35,9 +37,11 @@ cli.add_command(kernels)
 cli.add_command(summary)
 cli.add_command(models)
 cli.add_command(demo)
+cli.add_command(diagram)
 cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(predict)
+cli.add_command(export)
 
 
 def main(argv: list[str] | None = None) -> int:
