@@ -150,10 +150,14 @@ def test_summary_table(capsys):
     assert "4x6x28x28" in out
 
 
-def test_demo_writes_the_tour_report(capsys, tmp_path):
-    code, _, _ = run(capsys, "demo", "--out", str(tmp_path))
+def test_demo_trains_lenet5_and_writes_the_reports(capsys, tmp_path):
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path))
     assert code == 0
-    report = (tmp_path / "report.md").read_text()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["validation"]["accuracy"] > 0.95  # LeNet-5 learned the digits
+    assert (run_dir / "report.html").exists() and "validation accuracy" in out
+    report = (tmp_path / "tour.md").read_text()
     assert "120,422,400" in report and "153,632" in report
     assert "| lenet5 |" in report
     assert not list(tmp_path.glob("*.tmp"))

@@ -99,9 +99,9 @@ def tour_markdown() -> str:
 
 
 def write_tour(out_dir: Path) -> Path:
-    """Write ``report.md`` with the tour into ``out_dir`` (atomically) and return its path."""
+    """Write ``tour.md`` with the tour into ``out_dir`` (atomically) and return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "report.md"
+    target = out_dir / "tour.md"
     partial = target.with_suffix(".md.tmp")
     partial.write_text(tour_markdown(), encoding="utf-8")
     partial.replace(target)

@@ -1,0 +1,145 @@
+"""cnnlab train / evaluate / predict / export through the real entry point."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli.main import main
+
+QUICK = ["--epochs", "2", "--batch-size", "64", "--quiet", "--lr", "0.003"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    assert main(["train", "lenet5", "--dataset", "digits", *QUICK, "--out", str(out)]) == 0
+    (run,) = list(out.iterdir())
+    return run
+
+
+def digit_image(path: Path, mode: str, size: tuple[int, int] = (40, 40), dark_ink=True) -> Path:
+    """A '1' drawn as a vertical bar, saved in ``mode``."""
+    canvas = np.full(size[::-1], 255 if dark_ink else 0, dtype=np.uint8)
+    w = size[0]
+    canvas[4:-4, w // 2 - max(1, w // 12) : w // 2 + max(1, w // 12)] = 0 if dark_ink else 255
+    image = Image.fromarray(canvas, mode="L")
+    if mode == "I;16":
+        image = Image.fromarray(canvas.astype(np.uint16) * 257)
+    elif mode != "L":
+        image = image.convert(mode)
+    image.save(path)
+    return path
+
+
+def test_train_writes_a_run_and_prints_where(run_dir, capsys):
+    assert (run_dir / "report.html").exists() and (run_dir / "history.csv").exists()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["run"]["model"] == "lenet5" and config["run"]["val_split"] == "test"
+    assert config["run"]["command"].startswith("cnnlab ")
+    assert config["train"]["epochs"] == 2
+
+
+def test_evaluate_prints_metrics_and_json(run_dir, capsys):
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "precision" in out
+    assert main(["evaluate", str(run_dir), "--split", "test[:50]", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sum(map(sum, result["confusion_matrix"])) == 50 and 0 <= result["accuracy"] <= 1
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "1"])
+def test_predict_takes_any_mode_and_size(run_dir, tmp_path, capsys, mode):
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    image = digit_image(tmp_path / f"one{suffix}", mode, size=(57, 31))
+    assert main(["predict", str(run_dir), str(image), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert len(result["probabilities"]) == 10
+    assert sum(result["probabilities"]) == pytest.approx(1, abs=1e-5)
+    assert result["inverted"] is True  # dark ink on white: inverted to MNIST's convention
+
+
+def test_predict_prints_class_and_probability(run_dir, tmp_path, capsys):
+    files = [digit_image(tmp_path / f"{i}.png", "L", (8 + 10 * i, 8 + 10 * i)) for i in range(2)]
+    assert main(["predict", str(run_dir), *map(str, files), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all("%" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable image"),
+        (b"\x89PNG\r\n\x1a\n garbage", "not a readable image"),
+        (None, "does not exist"),
+    ],
+)
+def test_predict_unreadable_file_is_one_line(run_dir, tmp_path, capsys, content, message):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["predict", str(run_dir), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_resume_of_a_finished_run_changes_nothing(run_dir, capsys):
+    before = (run_dir / "history.csv").read_text()
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert (run_dir / "history.csv").read_text() == before
+
+
+def test_export_onnx_from_a_run(run_dir, tmp_path, capsys):
+    target = tmp_path / "lenet.onnx"
+    assert main(["export", str(run_dir), "--out", str(target)]) == 0
+    assert target.stat().st_size > 10_000 and "parity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "lenet5"], "needs MODEL and --dataset"),
+        (["train", "lenet5", "--dataset", "nope"], "unknown dataset"),
+        (["train", "nope", "--dataset", "digits"], "unknown model"),
+        (["train", "lenet5", "--dataset", "digits", "--epochs", "-1"], "epochs must be"),
+        (["train", "lenet5", "--dataset", "digits", "--batch-size", "0"], "batch_size must be"),
+        (["train", "lenet5", "--dataset", "digits", "-m", "image_size"], "key=value"),
+        (["train", "--resume", "/nonexistent/run"], "not a cnnlab run directory"),
+        (["evaluate", "/nonexistent/run"], "not a cnnlab run directory"),
+        (
+            [
+                "train",
+                "lenet5",
+                "--dataset",
+                "digits",
+                "--val-split",
+                "test",
+                "--validation-split",
+                "0.1",
+            ],
+            "not both",
+        ),
+    ],
+)
+def test_bad_train_input_is_one_line(args, message, capsys, tmp_path):
+    assert main([*args, "--out", str(tmp_path)] if args[0] == "train" else args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_wrong_architecture_checkpoint_is_named(run_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("config.json",):
+        config = json.loads((run_dir / name).read_text())
+        config["run"]["model_kwargs"]["num_classes"] = 7
+        (copy / name).write_text(json.dumps(config))
+    (copy / "checkpoints").mkdir()
+    os.link(run_dir / "checkpoints" / "best.safetensors", copy / "checkpoints" / "best.safetensors")
+    assert main(["evaluate", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit LeNet5" in err and "(10, 84) vs (7, 84)" in err
