@@ -5,9 +5,11 @@ report. The report is built from the files of the run directory alone, so
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from cnnlab.data.dataset import Dataset
 from cnnlab.runs.document import Document
@@ -30,6 +32,17 @@ def _misclassified_texts(data: Dataset, prediction, classes: list[str]) -> list[
         }
         for i in wrong[:MAX_EXAMPLES]
     ]
+
+
+def _diagram(model: nn.Module, input_size: tuple[int, ...] | None, path: Path) -> None:
+    """The model's block diagram; an optional figure, so a model the tracer cannot draw costs
+    a warning, never the run."""
+    from cnnlab.diagram import diagram
+
+    try:
+        diagram(model, input_size, path)
+    except Exception as error:
+        warnings.warn(f"no model diagram for this run: {error}", stacklevel=2)
 
 
 def _figures(run_dir: Path, history: History, validation, classes, data, prediction) -> None:
@@ -65,6 +78,8 @@ def write_outputs(
     classes: list[str] | None,
     validation_data: Dataset | tuple | None,
     prediction,
+    model: nn.Module | None = None,
+    input_size: tuple[int, ...] | None = None,
 ) -> None:
     """Write ``metrics.json``, the figures, ``report.md`` and ``report.html``."""
     names = classes or (
@@ -88,6 +103,8 @@ def write_outputs(
         metrics["validation_pixels"] = int(masks.numel())
     write_json(run_dir / METRICS, metrics)
     _figures(run_dir, history, validation, names, data, prediction)
+    if model is not None:
+        _diagram(model, input_size, run_dir / FIGURES / "diagram.svg")
     write_report(run_dir)
 
 

@@ -470,7 +470,15 @@ class Trainer:
             classes=self.classes,
             validation_data=validation,
             prediction=prediction,
+            model=self.model,
+            input_size=self._diagram_input(),
         )
+
+    def _diagram_input(self) -> tuple[int, ...] | None:
+        spec = self.input_spec
+        if spec is not None and spec.kind == "image" and spec.size is not None:
+            return (spec.channels, *spec.size)
+        return None
 
 
 def fit(model: nn.Module, train: Data, validation: Data | None = None, **settings) -> History:
