@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as error:
         click.echo(f"error: {error.format_message()}", err=True)
         return 2
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        click.echo(f"error: cannot read or write{where}: {error.strerror or error}", err=True)
+        return 1
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         return 1

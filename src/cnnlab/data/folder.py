@@ -6,8 +6,9 @@
     path/train/cat/... path/test/cat/... (and optionally validation/)  -> those splits
 
 Images of any size and mode are converted to ``L`` (when every image is grayscale) or ``RGB``
-(``mode=`` forces one), and resized to ``size=HxW`` when given; without ``size`` they must all
-have the same size. Class ids follow the sorted folder names, the same in every split.
+(``mode=`` forces one; 16-bit images are scaled and transparency goes over white, see
+:mod:`cnnlab.data.images`), and resized to ``size=HxW`` when given; without ``size`` they must
+all have the same size. Class ids follow the sorted folder names, the same in every split.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from cnnlab.data.dataset import Dataset, DatasetInfo
+from cnnlab.data.images import convert_mode, open_image
 from cnnlab.data.registry import register_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.shapes import parse_pair
@@ -54,15 +56,6 @@ def _split_folder(path: Path, split: str) -> Path:
 def _classes(path: Path) -> tuple[str, ...]:
     roots = [path / s for s in INFO.splits if (path / s).is_dir()] or [path]
     return tuple(sorted({d.name for r in roots for d in r.iterdir() if d.is_dir()}))
-
-
-def _open(file: Path) -> Image.Image:
-    try:
-        image = Image.open(file)
-        image.load()
-    except (OSError, UnidentifiedImageError) as error:
-        raise CnnlabError(f"{file} is not a readable image ({error}); remove or fix it") from error
-    return image
 
 
 @register_dataset(INFO)
@@ -103,11 +96,11 @@ def image_folder(
             f"{folder} has no images in class sub-folders ({', '.join(sorted(EXTENSIONS))}); "
             "put them in <folder>/<class name>/"
         )
-    images = [_open(f) for f, _ in files]
+    images = [open_image(f) for f, _ in files]
     chosen = mode or ("L" if all(i.mode in GRAY_MODES for i in images) else "RGB")
     arrays = []
     for (file, _), image in zip(files, images, strict=True):
-        image = image.convert(chosen)
+        image = convert_mode(image, chosen)
         if hw is not None:
             image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
         array = np.asarray(image)

@@ -14,6 +14,7 @@ from torch import nn
 from cnnlab.data.dataset import Dataset
 from cnnlab.runs.document import Document
 from cnnlab.runs.layout import CONFIG, FIGURES, HISTORY, METRICS, read_json, write_json
+from cnnlab.train.checkpoint import atomic_write_bytes
 from cnnlab.train.history import History
 from cnnlab.train.objective import center_crop
 
@@ -174,8 +175,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     doc.paragraph(f"Reproduce with: {config.get('command', 'see config.json')}")
     markdown = run_dir / "report.md"
     page = run_dir / "report.html"
-    markdown.write_text(doc.to_markdown(), encoding="utf-8")
-    page.write_text(doc.to_html(), encoding="utf-8")
+    atomic_write_bytes(markdown, doc.to_markdown().encode("utf-8"))
+    atomic_write_bytes(page, doc.to_html().encode("utf-8"))
     return markdown, page
 
 

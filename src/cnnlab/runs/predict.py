@@ -52,7 +52,8 @@ def predict_files(
     """Predict every file (all files are read and checked before any prediction)."""
     if run.input_spec.kind != "image":
         raise CnnlabError(f"{run.run_dir} is a text model; it does not take image files")
-    images = [read_image(f, run.input_spec.channels) for f in files]
+    spec = run.input_spec
+    images = [read_image(f, spec.channels, spec.size) for f in files]
     results = []
     for file, image in zip(files, images, strict=True):
         flip = needs_inversion(image, invert)

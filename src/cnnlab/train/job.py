@@ -90,12 +90,21 @@ def build_model(name: str, data: Dataset, user_kwargs: dict) -> tuple[nn.Module,
     """
     kwargs = {**_derived_kwargs(data), **user_kwargs}
     try:
+        try:
+            return create_model(name, **kwargs), kwargs
+        except CnnlabError:
+            if "image_size" in user_kwargs or "image_size" not in kwargs:
+                raise
+        kwargs.pop("image_size")
         return create_model(name, **kwargs), kwargs
-    except CnnlabError:
-        if "image_size" in user_kwargs or "image_size" not in kwargs:
-            raise
-    kwargs.pop("image_size")
-    return create_model(name, **kwargs), kwargs
+    except CnnlabError as error:
+        kind = "token ids" if data.tokens is not None else "images"
+        shape = "x".join(
+            map(str, (data.tokens if data.tokens is not None else data.images).shape[1:])
+        )
+        raise CnnlabError(
+            f"{name} cannot be built for {data.info.name} ({kind} {shape}): {error}"
+        ) from error
 
 
 def _default_val_split(dataset: str, train_split: str) -> str | None:
@@ -170,6 +179,7 @@ def resume_job(
         if job.val_split
         else None
     )
+    seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
     model = create_model(job.model, **job.model_kwargs)
     trainer = _trainer(job, model, train, path)
     trainer.run_info = config["run"]

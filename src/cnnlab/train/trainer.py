@@ -150,7 +150,14 @@ class Trainer:
             self.classes = list(data.classes)
         self._segmentation = targets.ndim == 3
         chunks = [self.input_spec.apply(part) for part in inputs.split(4096)]
-        return torch.cat(chunks).to(self.device), targets.to(self.device, torch.int64)
+        prepared = torch.cat(chunks)
+        if prepared.is_floating_point() and not bool(torch.isfinite(prepared).all()):
+            bad = (~torch.isfinite(prepared)).flatten(1).any(1).nonzero().flatten()
+            raise CnnlabError(
+                f"the inputs hold NaN or Inf in {len(bad)} samples (first: index "
+                f"{int(bad[0])}); clean or drop them before training"
+            )
+        return prepared.to(self.device), targets.to(self.device, torch.int64)
 
     def _forward(self, net: nn.Module, inputs: torch.Tensor):
         if self.config.channels_last and inputs.ndim == 4:
@@ -186,9 +193,7 @@ class Trainer:
         self.scheduler = build_schedule(
             cfg.schedule, self.optimizer, cfg.epochs, len(loader), cfg.step_epochs, cfg.gamma
         )
-        if resume:
-            self._restore()
-        elif self._writes():
+        if not (resume and self._restore()) and self._writes():
             self._write_config(len(x), len(val[0]) if val else 0)
         net = self.model
         if self.world.distributed:
@@ -413,11 +418,14 @@ class Trainer:
         tensors = ckpt.prefixed("model.", self.model.state_dict())
         ckpt.save_checkpoint(self.run_dir / "checkpoints" / "best.safetensors", tensors, meta)
 
-    def _restore(self) -> None:
+    def _restore(self) -> bool:
+        """Load the last checkpoint; False when the run never reached one."""
         if self.run_dir is None:
             raise CnnlabError("resume needs a run directory (run_dir=...)")
         path = self.run_dir / "checkpoints" / "last.safetensors"
         if not path.exists():
+            if (self.run_dir / "config.json").exists():
+                return False  # stopped before its first checkpoint: start it over
             raise CnnlabError(f"nothing to resume: {path} does not exist")
         tensors, meta = ckpt.load_checkpoint(path)
         ckpt.load_weights(self.model, ckpt.unprefixed("model.", tensors), str(path))
@@ -441,6 +449,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = meta["epoch"], meta["step"]
         self.global_step = meta["global_step"]
         set_rng_state(tensors, meta["rng"])
+        return True
 
     def _write_config(self, n_train: int, n_val: int) -> None:
         from cnnlab.runs.layout import write_config
