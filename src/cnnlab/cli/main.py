@@ -47,7 +47,8 @@ cli.add_command(export)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (0, or 2 for bad input)."""
     try:
-        cli.main(args=argv, prog_name="cnnlab", standalone_mode=False)
+        args = list(sys.argv[1:] if argv is None else argv)
+        cli.main(args=args, prog_name="cnnlab", standalone_mode=False, obj={"argv": args})
     except CnnlabError as error:
         click.echo(f"error: {error}", err=True)
         return 2

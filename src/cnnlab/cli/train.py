@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -90,7 +91,9 @@ def _config(**settings) -> TrainConfig:
     help="Continue the run in this folder from its last checkpoint.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
+@click.pass_context
 def train(
+    ctx: click.Context,
     model,
     dataset,
     train_split,
@@ -165,7 +168,8 @@ def train(
                 verbose=verbose,
             ),
         )
-        run_dir, history = run_job(job, out, data_dir, not no_download, name=name)
+        command = shlex.join(["cnnlab", *(ctx.obj or {}).get("argv", [])])
+        run_dir, history = run_job(job, out, data_dir, not no_download, name=name, command=command)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if history.rows:

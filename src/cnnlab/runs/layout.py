@@ -99,3 +99,12 @@ def check_run_dir(run_dir: str | os.PathLike) -> Path:
             "`cnnlab train` printed"
         )
     return path
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files a killed process left behind (every file of a run is
+    written as such a temporary, then renamed); returns what was removed."""
+    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

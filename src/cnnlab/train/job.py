@@ -122,8 +122,12 @@ def run_job(
     download: bool = True,
     run_dir: str | os.PathLike | None = None,
     name: str | None = None,
+    command: str | None = None,
 ) -> tuple[Path, History]:
-    """Load the data, build the model, fit, and write the run; returns (run_dir, history)."""
+    """Load the data, build the model, fit, and write the run; returns (run_dir, history).
+
+    ``command`` is recorded in ``config.json`` as the way to reproduce the run (default: this
+    process's command line)."""
     train = load(job.dataset, job.train_split, data_dir, download, **job.dataset_options)
     val_split = job.val_split
     if val_split is None and job.validation_split is None:
@@ -141,15 +145,17 @@ def run_job(
         if world.is_main:
             run_dir = new_run_dir(runs_dir or "runs", name or f"{job.model}-{job.dataset}")
         run_dir = broadcast_object(run_dir, world)
-    trainer = _trainer(job, model, train, Path(run_dir))
+    trainer = _trainer(job, model, train, Path(run_dir), command)
     history = trainer.fit(train, validation, validation_split=job.validation_split)
     return Path(run_dir), history
 
 
-def _trainer(job: TrainJob, model: nn.Module, train: Dataset, run_dir: Path) -> Trainer:
+def _trainer(
+    job: TrainJob, model: nn.Module, train: Dataset, run_dir: Path, command: str | None = None
+) -> Trainer:
     kind = "tokens" if train.tokens is not None else "image"
     spec = spec_for(model, kind, resize=train.masks is None, mean=job.mean, std=job.std)
-    info = job.to_json() | {"command": shlex.join(["cnnlab", *sys.argv[1:]])}
+    info = job.to_json() | {"command": command or shlex.join(["cnnlab", *sys.argv[1:]])}
     return Trainer(
         model,
         job.train,

@@ -420,8 +420,12 @@ class Trainer:
 
     def _restore(self) -> bool:
         """Load the last checkpoint; False when the run never reached one."""
+        from cnnlab.runs.layout import remove_stale_temporaries
+
         if self.run_dir is None:
             raise CnnlabError("resume needs a run directory (run_dir=...)")
+        if self.world.is_main:
+            remove_stale_temporaries(self.run_dir)
         path = self.run_dir / "checkpoints" / "last.safetensors"
         if not path.exists():
             if (self.run_dir / "config.json").exists():
