@@ -1,5 +1,7 @@
 """What a fit prints: a fresh tqdm bar per epoch (images/s, running loss, ETA) that rewrites
-one line in terminals and notebooks, and one summary line per epoch that stays."""
+one line in terminals and notebooks, and one summary line per epoch that stays. Where stderr
+is not a terminal (a log file, CI) the bar turns itself off (tqdm's ``disable=None``), so logs
+get the summary lines only."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class EpochProgress:
                 leave=False,
                 dynamic_ncols=True,
                 file=sys.stderr,
+                disable=None,
             )
             if enabled
             else None
