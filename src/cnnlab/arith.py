@@ -64,7 +64,7 @@ def resolve_padding(
             return 0, 0
         if mode == "same":
             return same_padding(n, kernel, stride, dilation)
-        if mode.isdigit():
+        if mode.isdecimal():
             padding = int(mode)
         else:
             raise CnnlabError(
@@ -273,7 +273,7 @@ def _parse_padding(padding: PaddingSpec) -> tuple[PaddingSpec, PaddingSpec]:
     """Padding per axis: ``"same"``, ``"valid"``, ``1`` or ``"1x2"`` (height x width)."""
     if isinstance(padding, str) and "x" in padding.lower():
         parts = padding.lower().split("x")
-        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        if len(parts) == 2 and all(p.strip().isdecimal() for p in parts):
             return int(parts[0]), int(parts[1])
         raise CnnlabError(f"padding must be N, HxW, 'same' or 'valid'. Received: {padding!r}")
     return padding, padding

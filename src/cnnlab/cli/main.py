@@ -19,6 +19,7 @@ from cnnlab.cli.diagram import diagram
 from cnnlab.cli.explain import explain
 from cnnlab.cli.export import export
 from cnnlab.cli.kernels import kernels
+from cnnlab.cli.studio import studio
 from cnnlab.cli.summary import models, summary
 from cnnlab.cli.train import evaluate, predict, train
 from cnnlab.errors import CnnlabError
@@ -42,6 +43,7 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(export)
+cli.add_command(studio)
 
 
 def main(argv: list[str] | None = None) -> int:
