@@ -303,3 +303,10 @@ def test_bad_data_is_a_one_line_error():
 def test_absurd_settings_are_refused(setting, value):
     with pytest.raises(CnnlabError, match=setting if setting != "lr" else "lr must"):
         Trainer(small_cnn(), **{setting: value})
+
+
+def test_run_directory_with_tensor_validation(tmp_path, digits):
+    train, val = digits
+    trainer = Trainer(small_cnn(), epochs=1, verbose=0, run_dir=tmp_path)
+    trainer.fit((train.images, train.labels), (val.images, val.labels))
+    assert (tmp_path / "report.html").exists() and (tmp_path / "figures" / "confusion.png").exists()

@@ -19,6 +19,7 @@ from cnnlab.cli.diagram import diagram
 from cnnlab.cli.explain import explain
 from cnnlab.cli.export import export
 from cnnlab.cli.kernels import kernels
+from cnnlab.cli.run import run
 from cnnlab.cli.studio import studio
 from cnnlab.cli.summary import models, summary
 from cnnlab.cli.train import evaluate, predict, train
@@ -44,13 +45,14 @@ cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(export)
 cli.add_command(studio)
+cli.add_command(run)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (0, or 2 for bad input)."""
     try:
         args = list(sys.argv[1:] if argv is None else argv)
-        cli.main(args=args, prog_name="cnnlab", standalone_mode=False, obj={"argv": args})
+        code = cli.main(args=args, prog_name="cnnlab", standalone_mode=False, obj={"argv": args})
     except CnnlabError as error:
         click.echo(f"error: {error}", err=True)
         return 2
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as error:
         return error.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

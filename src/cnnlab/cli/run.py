@@ -79,5 +79,4 @@ def run(experiment, quick, list_all, table, write, data_dir, no_download, out, t
     click.echo(f"report written to {report.ctx.folder / 'report.html'} ({seconds:.0f} s)")
     failed = [c.claim for c in report.checks if not c.passed]
     if failed:
-        click.echo(f"error: expected outcome not reproduced: {'; '.join(failed)}", err=True)
-        raise click.exceptions.Exit(1)
+        raise CnnlabError(f"expected outcome not reproduced: {'; '.join(failed)}")

@@ -52,13 +52,15 @@ def _figures(run_dir: Path, history: History, validation, classes, data, predict
     figures = run_dir / FIGURES
     figures.mkdir(exist_ok=True)
     viz.plot_history(history.rows, figures / "history.png")
-    if validation is None or data is None or prediction is None:
+    if validation is None:
+        return
+    if "pixel_accuracy" not in validation:
+        viz.plot_confusion(validation["confusion_matrix"], classes, figures / "confusion.png")
+    if data is None or prediction is None:
         return
     if data.masks is not None:
         viz.plot_segmentation(data.images, data.masks, prediction.classes, figures / "overlays.png")
-        return
-    viz.plot_confusion(validation["confusion_matrix"], classes, figures / "confusion.png")
-    if data.images is not None:
+    elif data.images is not None:
         probability = prediction.probabilities.max(1).values
         viz.plot_predictions(
             data.images,

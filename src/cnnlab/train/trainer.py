@@ -471,9 +471,7 @@ class Trainer:
     def _finish(self, validation: Data | None, final: dict | None, seconds: float) -> None:
         from cnnlab.runs.outputs import write_outputs
 
-        prediction = None
-        if validation is not None:
-            prediction = self.predict(validation)
+        prediction = self.predict(validation) if isinstance(validation, Dataset) else None
         write_outputs(
             self.run_dir,
             history=self.history,
