@@ -27,7 +27,7 @@ from cnnlab.experiments.registry import register_experiment
 from cnnlab.layers import ClassifierHead, ConvNormAct, Inception
 from cnnlab.layers.conv import LayerSpec
 from cnnlab.models import create_model
-from cnnlab.models.googlenet import AuxClassifier, GoogLeNetOutputs
+from cnnlab.models.googlenet import AuxClassifier, GoogLeNetOutputs, forward_with_aux
 from cnnlab.summary import summarize
 from cnnlab.train.inputs import spec_for
 
@@ -87,13 +87,7 @@ class SmallGoogLeNet(nn.Module):
         self.input_size: tuple[int, ...] = (in_channels, image_size, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
-        aux = []
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if self.aux is not None and self.training and name in self.aux:
-                aux.append(self.aux[name](x))
-        logits = self.head(x)
-        return GoogLeNetOutputs(logits, *aux) if aux else logits
+        return forward_with_aux(self, x)
 
 
 @dataclass(frozen=True)

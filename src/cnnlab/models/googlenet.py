@@ -155,13 +155,19 @@ class GoogLeNet(nn.Module):
         self.input_size: tuple[int, ...] = (in_channels, image_size, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
-        aux = []
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if self.aux is not None and self.training and name in self.aux:
-                aux.append(self.aux[name](x))
-        logits = self.head(x)  # N x num_classes
-        return GoogLeNetOutputs(logits, *aux) if aux else logits
+        return forward_with_aux(self, x)
+
+
+def forward_with_aux(net: nn.Module, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+    """Run ``net.features`` then ``net.head``; in training, also the auxiliary heads of
+    ``net.aux`` (a ModuleDict keyed by feature names, or None) on the features they tap."""
+    aux = []
+    for name, layer in net.features.named_children():
+        x = layer(x)
+        if net.aux is not None and net.training and name in net.aux:
+            aux.append(net.aux[name](x))
+    logits = net.head(x)  # N x num_classes
+    return GoogLeNetOutputs(logits, *aux) if aux else logits
 
 
 class InceptionBlock(nn.Module):
