@@ -81,6 +81,35 @@ def test_optimizer_state_round_trip(name):
             assert torch.equal(value, b["state"][index][key])
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_restored_moments_take_the_channels_last_layout_of_their_parameter(fused):
+    """A checkpoint stores moments contiguous; restored as such next to a channels_last
+    weight, PyTorch's fused Adam would pair each weight with another element's moments."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(conv.parameters(), lr=0.1, fused=fused)
+    x = torch.randn(2, 3, 6, 6).contiguous(memory_format=torch.channels_last)
+
+    def step(opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad()
+        (conv(x) ** 2).sum().backward()
+        opt.step()
+
+    step(optimizer)
+    tensors, meta = ckpt.optimizer_to_checkpoint(optimizer)
+    saved = {k: v.clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
+    start = {k: v.clone() for k, v in conv.state_dict().items()}
+    step(optimizer)
+    expected = {k: v.clone() for k, v in conv.state_dict().items()}
+    conv.load_state_dict(start)
+    restored = torch.optim.Adam(conv.parameters(), lr=0.1, fused=fused)
+    ckpt.optimizer_from_checkpoint(restored, saved, meta)
+    assert restored.state[conv.weight]["exp_avg"].stride() == conv.weight.stride()
+    step(restored)
+    for key, value in expected.items():
+        assert torch.equal(value, conv.state_dict()[key]), key
+
+
 def test_wrong_architecture_lists_the_mismatch():
     small, other = nn.Sequential(nn.Linear(3, 2)), nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     with pytest.raises(CnnlabError) as info:

@@ -116,6 +116,27 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, digits):
     assert strip == [{k: v for k, v in r.items() if k != "time"} for r in whole_history.rows]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_of_a_channels_last_lenet_is_exact(tmp_path, digits, precision):
+    """channels_last weights (C_in > 1, so NHWC differs from NCHW) with the fused Adam:
+    stopping after epoch 1 and resuming ends where the uninterrupted run ends."""
+    train, _ = digits
+    settings = dict(batch_size=64, seed=1, verbose=0, precision=precision, channels_last=True)
+
+    def trainer(run_dir, epochs):
+        seed_everything(0)
+        return Trainer(create_model("lenet5"), epochs=epochs, run_dir=run_dir, **settings)
+
+    whole = trainer(tmp_path / "a", 2)
+    whole.fit(train)
+    trainer(tmp_path / "b", 1).fit(train)
+    resumed = trainer(tmp_path / "b", 2)
+    resumed.fit(train, resume=True)
+    assert resumed.execution.channels_last and resumed.execution.fused_optimizer
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, digits):
     with pytest.raises(CnnlabError, match="nothing to resume"):
         Trainer(small_cnn(), run_dir=tmp_path, verbose=0).fit(digits[0], resume=True)

@@ -16,6 +16,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.runs import load_run
 from cnnlab.runs.predict import predict_files
 from cnnlab.train import TrainConfig, Trainer
+from cnnlab.train.execution import PRECISIONS
 from cnnlab.train.job import TrainJob, resume_job, run_job
 from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
 
@@ -53,7 +54,21 @@ def _config(**settings) -> TrainConfig:
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels only.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
-@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@click.option("--amp", is_flag=True, help="float16 mixed precision (CUDA only).")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=DEFAULTS.precision,
+    show_default=True,
+    help="Training arithmetic: auto = bf16 autocast on CPUs with native bf16, else fp32.",
+)
+@click.option(
+    "--channels-last",
+    type=click.Choice(["auto", "yes", "no"]),
+    default="auto",
+    show_default=True,
+    help="NHWC memory format (auto: on for convolutional models on CPU).",
+)
 @click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
 @click.option("--early-stopping", type=int, default=0, help="Patience in epochs (0: off).")
 @click.option("--monitor", default=DEFAULTS.monitor, show_default=True)
@@ -112,6 +127,8 @@ def train(
     deterministic,
     device,
     amp,
+    precision,
+    channels_last,
     checkpoint_every,
     early_stopping,
     monitor,
@@ -162,6 +179,8 @@ def train(
                 deterministic=deterministic,
                 device=device,
                 amp=amp,
+                precision=precision,
+                channels_last={"yes": True, "no": False}.get(channels_last, "auto"),
                 checkpoint_every=checkpoint_every,
                 early_stopping=early_stopping,
                 monitor=monitor,

@@ -29,6 +29,7 @@ from cnnlab.train import History, Trainer
 from cnnlab.train.job import TrainJob, run_job
 
 RESULTS = "results.json"
+EXPERIMENT_PRECISION = "fp32"  # see Context.trainer
 T = TypeVar("T")
 
 
@@ -67,13 +68,21 @@ class Context:
         return load(dataset, split, self.data_dir, self.download, **options)
 
     def run_job(self, job: TrainJob, variant: str) -> tuple[Path, History]:
-        """Train ``job`` into ``runs/<variant>`` (see :func:`~cnnlab.train.job.run_job`)."""
-        job.train = replace(job.train, verbose=self.verbose)
+        """Train ``job`` into ``runs/<variant>`` (see :func:`~cnnlab.train.job.run_job`), in
+        float32 (see :meth:`trainer`)."""
+        job.train = replace(job.train, verbose=self.verbose, precision=EXPERIMENT_PRECISION)
         return run_job(job, None, self.data_dir, self.download, run_dir=self.run_dir(variant))
 
     def trainer(self, model: nn.Module, variant: str, **settings) -> Trainer:
-        """A :class:`~cnnlab.train.Trainer` writing ``runs/<variant>``."""
+        """A :class:`~cnnlab.train.Trainer` writing ``runs/<variant>``.
+
+        Experiments train in float32 on every machine: they compare variants that differ in
+        ONE factor, some at the edge of stability (mnist-cnn at lr 0.5 without batch norm
+        learns or not depending on rounding), and bfloat16 autocast, cnnlab's default on
+        CPUs with native bf16, would add a second difference that varies by CPU.
+        """
         settings.setdefault("verbose", self.verbose)
+        settings.setdefault("precision", EXPERIMENT_PRECISION)
         info = {"experiment": self.name, "variant": variant, "quick": self.quick}
         return Trainer(model, run_dir=self.run_dir(variant), run_info=info, **settings)
 

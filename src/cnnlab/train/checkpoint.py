@@ -159,3 +159,18 @@ def optimizer_from_checkpoint(
     for index, entries in meta["values"].items():
         state.setdefault(int(index), {}).update(entries)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    _match_parameter_layouts(optimizer)
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (Adam's moments, SGD's momentum) its parameter's
+    memory layout. A checkpoint stores tensors contiguous, but PyTorch 2.13's fused
+    optimizers walk parameter and state memory in storage order: a channels_last weight with
+    contiguous moments is updated with the moments of OTHER elements (a wrong step, not just
+    a rounding difference; tests/test_train_checkpoint.py shows it)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                same_shape = isinstance(value, torch.Tensor) and value.shape == param.shape
+                if same_shape and value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param).copy_(value)

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.execution import PRECISIONS
 from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
 
 
@@ -28,6 +29,9 @@ class TrainConfig:
         deterministic: deterministic kernels only (bit-identical CPU runs).
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         amp: float16 autocast with loss scaling, on CUDA only (ignored elsewhere).
+        precision: ``auto`` (bfloat16 autocast on CPUs that multiply bfloat16 natively,
+            else float32), ``fp32`` or ``bf16``; training steps only (see
+            :mod:`cnnlab.train.execution`).
         checkpoint_every: also checkpoint every N steps (0: at epoch ends only).
         early_stopping: patience in epochs (0: off), on ``monitor``.
         monitor: history column deciding the best checkpoint and early stopping.
@@ -35,7 +39,8 @@ class TrainConfig:
         verbose: 0 silent, 1 a progress bar per epoch and a summary line, 2 the line only
             (logs and CI).
         sync_every: read the running loss from the device every N steps (progress, NaN guard).
-        channels_last: NHWC memory format for convolutions.
+        channels_last: NHWC memory format for 2-D convolutions: True, False or ``auto``
+            (on for convolutional models on CPU).
         top_k: also report top-k accuracy when the model has more than k classes.
     """
 
@@ -55,13 +60,14 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "auto"
     amp: bool = False
+    precision: str = "auto"
     checkpoint_every: int = 0
     early_stopping: int = 0
     monitor: str = "val_loss"
     eval_batch_size: int = 512
     verbose: int = 1
     sync_every: int = 25
-    channels_last: bool = False
+    channels_last: bool | str = "auto"
     top_k: int = 5
 
     def __post_init__(self) -> None:
@@ -83,6 +89,16 @@ class TrainConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise CnnlabError(
                 f"label_smoothing must be in [0, 1). Received: {self.label_smoothing!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise CnnlabError(
+                f"precision must be one of {', '.join(PRECISIONS)}. "
+                f"Received: precision={self.precision!r}"
+            )
+        if self.channels_last not in (True, False, "auto"):
+            raise CnnlabError(
+                "channels_last must be true, false or 'auto'. "
+                f"Received: channels_last={self.channels_last!r}"
             )
         if self.optimizer.lower() not in OPTIMIZERS:
             raise CnnlabError(

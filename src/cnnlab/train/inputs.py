@@ -47,6 +47,14 @@ class InputSpec:
                 fields[key] = tuple(fields[key])
         return cls(**fields)
 
+    def resizes(self, inputs: torch.Tensor) -> bool:
+        """Whether :meth:`apply` resamples ``inputs`` (their size differs from ``size``)."""
+        return (
+            self.kind == "image"
+            and self.size is not None
+            and tuple(inputs.shape[-2:]) != tuple(self.size)
+        )
+
     def apply(self, inputs: torch.Tensor) -> torch.Tensor:
         """N x C x H x W uint8 (or float already in [0, 1]) -> float model input."""
         if self.kind == "tokens":
@@ -61,7 +69,7 @@ class InputSpec:
                 f"{inputs.shape[1]}; build the model with in_channels={inputs.shape[1]}"
             )
         x = to_float(inputs) if inputs.dtype == torch.uint8 else inputs.to(torch.float32)
-        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
+        if self.resizes(x):
             x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True)
         if self.mean is not None and self.std is not None:
             mean = torch.tensor(self.mean).view(1, -1, 1, 1)

@@ -23,6 +23,15 @@ def main_output(output: torch.Tensor | tuple) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
+def float_output(output: torch.Tensor | tuple) -> torch.Tensor | tuple:
+    """``output`` with every reduced-precision head (bfloat16/float16 autocast) as float32;
+    float32 heads are returned as they are, and a NamedTuple keeps its type."""
+    if isinstance(output, torch.Tensor):
+        return output.float()
+    heads = [float_output(head) for head in output]
+    return type(output)(*heads) if hasattr(output, "_fields") else type(output)(heads)
+
+
 def center_crop(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The centre ``size`` of N x H x W ``target`` (unchanged when it already has that size)."""
     h, w = target.shape[-2:]

@@ -30,19 +30,26 @@ def build_optimizer(
     lr: float,
     weight_decay: float = 0.0,
     momentum: float = 0.9,
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
-    """``sgd`` (with ``momentum``, Nesterov off), ``adam`` or ``adamw`` (decoupled decay)."""
+    """``sgd`` (with ``momentum``, Nesterov off), ``adam`` or ``adamw`` (decoupled decay).
+
+    ``fused``: one kernel per step for all parameters (same update rule; the parameters must
+    be on a CPU or CUDA device), instead of PyTorch's default multi-tensor implementation.
+    """
     key = name.lower()
     if not (lr > 0 and lr < float("inf")):
         raise CnnlabError(f"learning rate must be a positive number. Received: lr={lr}")
     if weight_decay < 0:
         raise CnnlabError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay}")
     if key == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=fused or None
+        )
     if key == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
     if key == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
     raise CnnlabError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 

@@ -34,10 +34,17 @@ from cnnlab.train.callbacks import BestCheckpoint, Callback, EarlyStopping, NanG
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import World, all_reduce_sum, init_world
 from cnnlab.train.environment import auto_device, rng_state, seed_everything, set_rng_state
+from cnnlab.train.execution import resolve_execution
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec, spec_for
 from cnnlab.train.metrics import MetricState, scalar_metrics
-from cnnlab.train.objective import LossFunction, Objective, main_output, match_target
+from cnnlab.train.objective import (
+    LossFunction,
+    Objective,
+    float_output,
+    main_output,
+    match_target,
+)
 from cnnlab.train.optim import build_optimizer, build_schedule, current_lr
 from cnnlab.train.progress import EpochProgress, epoch_line
 
@@ -105,11 +112,14 @@ class Trainer:
             self.device = torch.device("cuda", self.world.local_rank)
         seed_everything(cfg.seed, cfg.deterministic)
         self.model = model.to(self.device)
-        if cfg.channels_last:
+        self.execution = resolve_execution(
+            self.model, self.device, cfg.precision, cfg.channels_last, cfg.amp
+        )
+        if self.execution.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(loss, cfg.aux_weight, cfg.label_smoothing)
-        self.amp = cfg.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        fp16 = self.execution.precision == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
         self.augment = augment
         self.input_spec = input_spec
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -149,9 +159,12 @@ class Trainer:
         if self.classes is None and isinstance(data, Dataset):
             self.classes = list(data.classes)
         self._segmentation = targets.ndim == 3
-        chunks = [self.input_spec.apply(part) for part in inputs.split(4096)]
-        prepared = torch.cat(chunks)
-        if prepared.is_floating_point() and not bool(torch.isfinite(prepared).all()):
+        if self.input_spec.resizes(inputs):  # resampling in chunks bounds its scratch memory
+            prepared = torch.cat([self.input_spec.apply(part) for part in inputs.split(4096)])
+        else:
+            prepared = self.input_spec.apply(inputs)
+        may_be_nonfinite = inputs.is_floating_point() or self.input_spec.std is not None
+        if may_be_nonfinite and not bool(torch.isfinite(prepared).all()):
             bad = (~torch.isfinite(prepared)).flatten(1).any(1).nonzero().flatten()
             raise CnnlabError(
                 f"the inputs hold NaN or Inf in {len(bad)} samples (first: index "
@@ -160,10 +173,9 @@ class Trainer:
         return prepared.to(self.device), targets.to(self.device, torch.int64)
 
     def _forward(self, net: nn.Module, inputs: torch.Tensor):
-        if self.config.channels_last and inputs.ndim == 4:
+        if self.execution.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", enabled=self.amp):
-            return net(inputs)
+        return net(inputs)
 
     def fit(
         self,
@@ -188,7 +200,12 @@ class Trainer:
         self._setup_callbacks(has_validation=val is not None)
         loader = InMemoryLoader(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
         self.optimizer = build_optimizer(
-            cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum
+            cfg.optimizer,
+            self.model.parameters(),
+            cfg.lr,
+            cfg.weight_decay,
+            cfg.momentum,
+            fused=self.execution.fused_optimizer,
         )
         self.scheduler = build_schedule(
             cfg.schedule, self.optimizer, cfg.epochs, len(loader), cfg.step_epochs, cfg.gamma
@@ -271,9 +288,10 @@ class Trainer:
         if self.world.distributed:
             part = self.world.share(n_global)
             inputs, targets = inputs[part], targets[part]
-        output = self._forward(net, inputs)
-        with torch.autocast("cuda", enabled=self.amp):
-            loss = self.objective(output, targets)
+        with self.execution.autocast(self.device):
+            output = self._forward(net, inputs)
+        output = float_output(output)  # the loss and metrics see float32 logits
+        loss = self.objective(output, targets)
         scale = len(targets) * self.world.size / n_global
         scaled = loss * scale if scale != 1.0 else loss
         self.optimizer.zero_grad(set_to_none=True)
@@ -466,6 +484,7 @@ class Trainer:
             classes=self.classes,
             input_spec=self.input_spec.to_json(),
             samples={"train": n_train, "validation": n_val},
+            execution=self.execution.to_json(),
         )
 
     def _finish(self, validation: Data | None, final: dict | None, seconds: float) -> None:

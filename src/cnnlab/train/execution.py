@@ -1,0 +1,117 @@
+"""How a fit runs fast on this machine: numeric precision, memory format and optimizer
+implementation, each resolved once from a setting (``auto`` by default) and recorded in the run.
+
+The ``auto`` choices were measured (``benchmarks/PROFILE.md``), training step by step on the
+zoo's models, 2-core AMD EPYC (Zen 5, AVX512-BF16), PyTorch 2.13:
+
+- precision: bfloat16 autocast (weights, optimizer state, loss and metrics stay float32)
+  is 1.1x (LeNet-5) to 2.1x (U-Net) faster than float32 on CPUs whose instruction set
+  multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slower, so
+  ``auto`` means float32 there. Only training steps use it: evaluation and prediction run in
+  float32, so reported metrics are the ones ``cnnlab evaluate`` reproduces. The same trade
+  PyTorch makes by default on recent NVIDIA GPUs, where cuDNN convolutions use TF32.
+- memory format: channels_last (NHWC) is 1.0-1.3x faster for every 2-D convolutional model
+  of the zoo on CPU (oneDNN's native layout), so ``auto`` uses it there; on CUDA only with
+  reduced precision (tensor cores).
+- optimizer: the fused single-kernel Adam/AdamW/SGD step is 2.5-5x faster than the default
+  multi-tensor one (U-Net, 7.8 M parameters: 16.6 -> 4.0 ms per step), on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware (CPU: AVX512-BF16 or AMX-BF16)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        capabilities = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for a ``precision`` setting (``auto``: bf16 on CPUs with native
+    bf16; float32 on CUDA, where ``amp=True`` asks for float16)."""
+    if setting not in PRECISIONS:
+        raise CnnlabError(
+            f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={setting!r}"
+        )
+    if setting == "auto":
+        return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
+    if setting == "bf16" and device.type not in ("cpu", "cuda"):
+        raise CnnlabError(f"precision='bf16' runs on cpu or cuda. Received: device={device}")
+    return setting
+
+
+def has_conv2d(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in model.modules())
+
+
+def resolve_channels_last(
+    setting: bool | str, model: nn.Module, device: torch.device, reduced: bool
+) -> bool:
+    """A ``channels_last`` setting (True, False or ``auto``) for this model and device."""
+    if isinstance(setting, bool):
+        return setting
+    if setting != "auto":
+        raise CnnlabError(
+            f"channels_last must be true, false or 'auto'. Received: channels_last={setting!r}"
+        )
+    if not has_conv2d(model):
+        return False
+    return device.type == "cpu" or (device.type == "cuda" and reduced)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The resolved choices of one fit (stored in ``config.json`` under ``execution``)."""
+
+    device: str
+    precision: str  # "fp32", "bf16" (autocast) or "fp16" (CUDA amp with loss scaling)
+    channels_last: bool
+    fused_optimizer: bool
+    threads: int
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """The autocast context of a training step (a no-op in float32)."""
+        dtype = self.autocast_dtype
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def resolve_execution(
+    model: nn.Module,
+    device: torch.device,
+    precision: str,
+    channels_last: bool | str,
+    amp: bool,
+) -> Execution:
+    """All choices at once; ``amp`` (float16 with loss scaling) wins on CUDA."""
+    chosen = "fp16" if amp and device.type == "cuda" else resolve_precision(precision, device)
+    return Execution(
+        device=str(device),
+        precision=chosen,
+        channels_last=resolve_channels_last(channels_last, model, device, chosen != "fp32"),
+        fused_optimizer=device.type in FUSED_DEVICES,
+        threads=torch.get_num_threads(),
+    )
