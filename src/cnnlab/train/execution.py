@@ -15,10 +15,20 @@ zoo's models, 2-core AMD EPYC (Zen 5, AVX512-BF16), PyTorch 2.13:
   reduced precision (tensor cores).
 - optimizer: the fused single-kernel Adam/AdamW/SGD step is 2.5-5x faster than the default
   multi-tensor one (U-Net, 7.8 M parameters: 16.6 -> 4.0 ms per step), on CPU and CUDA.
+- memory: glibc hands each allocation above its mmap threshold (dynamic, 128 KiB to 32 MiB)
+  fresh pages from the kernel and returns them on free, so a step's large activations are
+  page-faulted in again at every step. Depending on how the threshold moved early in the
+  process, an MNIST CNN epoch took 1.6 million minor faults and 0.6 cores of system time
+  (6,200 img/s) or none (11,400 img/s). The trainer raises the mmap and trim thresholds
+  once per process (Linux/glibc): freed memory is reused, at the cost of the process keeping
+  its peak heap.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -28,6 +38,27 @@ from cnnlab.errors import CnnlabError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 FUSED_DEVICES = ("cpu", "cuda")
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
+KEEP_BYTES = 1 << 30  # allocations below stay on the heap; free memory up to this is kept
+
+
+@functools.cache
+def keep_freed_memory() -> str:
+    """Make glibc reuse freed memory instead of unmapping it (once per process): returns
+    what was done, for the run's ``execution`` record."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return "default"
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        return "default"
+    kept = [size for size in (KEEP_BYTES, 32 << 20) if mallopt(M_MMAP_THRESHOLD, size)]
+    if not kept:
+        return "default"
+    mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
+    return f"glibc: mmap threshold {kept[0] >> 20} MiB, trim threshold {KEEP_BYTES >> 20} MiB"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -85,6 +116,7 @@ class Execution:
     channels_last: bool
     fused_optimizer: bool
     threads: int
+    allocator: str
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -114,4 +146,5 @@ def resolve_execution(
         channels_last=resolve_channels_last(channels_last, model, device, chosen != "fp32"),
         fused_optimizer=device.type in FUSED_DEVICES,
         threads=torch.get_num_threads(),
+        allocator=keep_freed_memory() if device.type == "cpu" else "default",
     )
