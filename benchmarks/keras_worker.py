@@ -8,7 +8,8 @@ As the Keras examples do it: float32 NHWC inputs in [0, 1] made once before timi
 has no NCHW convolutions on CPU); ``compile(Adam(lr), SparseCategoricalCrossentropy(
 from_logits=True), metrics=["accuracy"])``; timed ``model.fit(x, y, batch_size=B, epochs=1,
 shuffle=True, verbose=1)``; inference ``model.predict(x, batch_size=b, verbose=0)``. XLA stays
-at Keras' default (``jit_compile="auto"``, which is off on CPU-only machines).
+at Keras' default (``jit_compile="auto"``, which is off on CPU-only machines), and so does the
+dtype policy (float32), except in the what-if variant ``keras[mixed_bfloat16]``.
 
 Every ``train`` command restores the initial weights and zeroes the optimizer's state (its
 step counter and moments) instead of rebuilding the model, so the traced train function is
@@ -123,9 +124,17 @@ class RunningLoss(keras.callbacks.Callback):
         self.means[batch + 1] = float(logs["loss"])
 
 
+def dtype_policy(framework: str) -> str:
+    """The dtype policy of a what-if variant ``keras[mixed_bfloat16]`` (default float32)."""
+    return framework[framework.index("[") + 1 : -1] if "[" in framework else "float32"
+
+
 class Worker:
     def __init__(self, spec: dict) -> None:
         self.spec = spec
+        self.framework = spec["framework"]
+        self.policy = dtype_policy(self.framework)
+        keras.mixed_precision.set_global_policy(self.policy)
         data = Path(spec["data_dir"])
         images = np.load(data / "images.npy")  # N x C x H x W uint8
         self.inputs = images.transpose(0, 2, 3, 1).astype(np.float32) / np.float32(255.0)
@@ -141,7 +150,8 @@ class Worker:
 
     def ready(self) -> dict:
         return {
-            "framework": "keras",
+            "framework": self.framework,
+            "dtype_policy": self.policy,
             "params": int(self.model.count_params()),
             "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
             "threads": {

@@ -14,6 +14,8 @@ are summarized by hand in ``benchmarks/PROFILE.md``):
   plus the textbook loop of ``torch_worker.py`` for reference. Nothing in ``src/`` is changed.
 - ``snippets``: per-call costs of the pieces in isolation (Adam variants, metric update,
   batching), in microseconds.
+- ``values``: the same epochs on random uint8 images instead of the real ones, with and
+  without ``torch.set_flush_denormal(True)``: does the timing depend on pixel values?
 - ``threads``: fresh processes with ``OMP_WAIT_POLICY`` unset or ``PASSIVE`` (read when the
   OpenMP runtime loads, so it needs a new process) and 1 or 2 threads, for cnnlab's fit and the
   textbook loop, with other jobs' CPU use measured during each run.
@@ -147,8 +149,21 @@ class Timers:
 
 
 def components(setup: Setup) -> dict:
+    """:func:`components_of` under the defaults and under the previous ones."""
+    foreach = mock.patch.object(trainer_module, "build_optimizer", foreach_adam)
+    out = {}
+    for label, patch, options in (
+        (DEFAULT, contextlib.nullcontext(), {}),
+        (PREVIOUS, foreach, {**FP32, **NCHW}),
+    ):
+        with patch:
+            out[label] = components_of(setup, label, options)
+    return out
+
+
+def components_of(setup: Setup, label: str, options: dict) -> dict:
     """One epoch with a timer around each part of the step (nested parts are subtracted)."""
-    setup.fit(samples=setup.batch * 4)  # warm-up
+    setup.fit(samples=setup.batch * 4, **options)  # warm-up
     timers = Timers()
     original_iter = InMemoryLoader.__iter__
 
@@ -193,7 +208,7 @@ def components(setup: Setup) -> dict:
         def attempt() -> tuple[float, dict, int]:
             timers.seconds.clear()
             start = time.perf_counter()
-            trainer = Trainer(setup.fresh(), epochs=1, batch_size=setup.batch, verbose=1)
+            trainer = Trainer(setup.fresh(), epochs=1, batch_size=setup.batch, verbose=1, **options)
             trainer.fit((setup.images, setup.labels))
             return time.perf_counter() - start, dict(timers.seconds), trainer.global_step
 
@@ -202,7 +217,7 @@ def components(setup: Setup) -> dict:
     step_rest = seconds.pop("_train_step") - sum(seconds.get(k, 0.0) for k in inside)
     seconds["metric update"] = seconds.get("metric update", 0.0)
     step_rest -= seconds["metric update"]
-    seconds["rest of _train_step (autocast, scale, main_output, detach)"] = step_rest
+    seconds["rest of _train_step (float logits, scale, main_output, detach)"] = step_rest
     seconds["everything else (fit setup, epoch end, summary)"] = total - sum(seconds.values())
     rows = sorted(seconds.items(), key=lambda kv: -kv[1])
     table = [
@@ -215,8 +230,8 @@ def components(setup: Setup) -> dict:
         for k, v in rows
     ]
     print(
-        f"\n[{setup.name}] components of one fit epoch: {total:.2f} s, {steps} steps "
-        f"(other jobs: {others:.2f} cores)"
+        f"\n[{setup.name}] components of one fit epoch, {label}: {total:.2f} s, {steps} "
+        f"steps (other jobs: {others:.2f} cores)"
     )
     for row in table:
         print(
@@ -232,56 +247,60 @@ def components(setup: Setup) -> dict:
     }
 
 
-# --- ops --------------------------------------------------------------------------------------
+DEFAULT = "default (auto: bf16 where native, channels_last, fused Adam)"
+PREVIOUS = "previous defaults: fp32, NCHW, foreach Adam"
+FP32 = {"precision": "fp32"}
+NCHW = {"channels_last": False}
 
 
-def ops(setup: Setup, steps: int) -> list[dict]:
-    setup.fit(samples=setup.batch * 4)
-    trainer = Trainer(setup.fresh(), epochs=1, batch_size=setup.batch, verbose=1)
-    n = setup.batch * steps
-    QUIET.settle()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        trainer.fit((setup.images[:n], setup.labels[:n]))
-    averages = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in averages)
-    rows = sorted(averages, key=lambda e: -e.self_cpu_time_total)[:20]
-    table = [
-        {
-            "op": e.key,
-            "calls": e.count,
-            "self_ms": e.self_cpu_time_total / 1e3,
-            "percent": 100 * e.self_cpu_time_total / total,
-        }
-        for e in rows
-    ]
-    print(f"\n[{setup.name}] top operators by self CPU time over {steps} steps (profiler on)")
-    for row in table:
-        print(
-            f"  {row['op']:<48} {row['calls']:7d} {row['self_ms']:10.1f} ms {row['percent']:5.1f}%"
-        )
-    return table
-
-
-# --- knobs ------------------------------------------------------------------------------------
-
-
-def fused_adam(name, params, lr, weight_decay=0.0, momentum=0.9):
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-
-
-def foreach_adam(name, params, lr, weight_decay=0.0, momentum=0.9):
+def foreach_adam(name, params, lr, weight_decay=0.0, momentum=0.9, fused=False):
+    """What-if: PyTorch's default multi-tensor Adam instead of the fused one cnnlab picks."""
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
-ORIGINAL_FORWARD = Trainer._forward
+# --- ops --------------------------------------------------------------------------------------
 
 
-def bf16_forward(self, net, inputs):
-    """What-if: the forward pass under CPU bfloat16 autocast, logits back to float32 for the
-    loss and metrics (the Trainer's ``amp`` is CUDA-only today)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        output = ORIGINAL_FORWARD(self, net, inputs)
-    return output.float() if isinstance(output, torch.Tensor) else output
+def ops(setup: Setup, steps: int) -> dict[str, list[dict]]:
+    """The top operators under the defaults and under the previous ones (float32, NCHW,
+    PyTorch's multi-tensor Adam)."""
+    foreach = mock.patch.object(trainer_module, "build_optimizer", foreach_adam)
+    settings = {
+        DEFAULT: (contextlib.nullcontext(), {}),
+        PREVIOUS: (foreach, {**FP32, **NCHW}),
+    }
+    out = {}
+    for label, (patch, options) in settings.items():
+        with patch:
+            setup.fit(samples=setup.batch * 4, **options)
+            trainer = Trainer(setup.fresh(), epochs=1, batch_size=setup.batch, verbose=1, **options)
+            n = setup.batch * steps
+            QUIET.settle()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                trainer.fit((setup.images[:n], setup.labels[:n]))
+        averages = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in averages)
+        rows = sorted(averages, key=lambda e: -e.self_cpu_time_total)[:20]
+        table = [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_ms": e.self_cpu_time_total / 1e3,
+                "percent": 100 * e.self_cpu_time_total / total,
+            }
+            for e in rows
+        ]
+        print(f"\n[{setup.name}] top operators by self CPU time over {steps} steps, {label}")
+        for row in table:
+            print(
+                f"  {row['op']:<48} {row['calls']:7d} {row['self_ms']:10.1f} ms "
+                f"{row['percent']:5.1f}%"
+            )
+        out[label] = table
+    return out
+
+
+# --- knobs ------------------------------------------------------------------------------------
 
 
 def loss_only_update(self, loss, logits, target) -> None:
@@ -314,14 +333,13 @@ Run = Callable[[int | None], float]  # samples (None: all) -> images per second
 
 # the variants that matter for a model whose steps are a few large convolutions
 UNET_VARIANTS = (
-    "default (verbose=1, sync_every=25, top_k=5)",
-    "channels_last=True",
-    "what-if fused Adam",
-    "what-if metrics = loss only",
-    "channels_last + fused Adam + loss-only metrics",
-    "what-if bf16 autocast + channels_last",
-    "torch.set_num_threads(1)",
+    DEFAULT,
+    "precision=fp32",
+    "channels_last=False",
+    "what-if foreach Adam",
+    PREVIOUS,
     "textbook loop",
+    "textbook loop, fused Adam",
 )
 
 
@@ -342,29 +360,22 @@ def knob_variants(setup: Setup, with_compile: bool) -> dict[str, Run]:
 
         return wrapped
 
-    fused = mock.patch.object(trainer_module, "build_optimizer", fused_adam)
     foreach = mock.patch.object(trainer_module, "build_optimizer", foreach_adam)
     no_metrics = mock.patch.object(MetricState, "update", loss_only_update)
     sliced = mock.patch.object(InMemoryLoader, "__iter__", sliced_iter)
-    bf16 = mock.patch.object(Trainer, "_forward", bf16_forward)
     variants = {
-        "default (verbose=1, sync_every=25, top_k=5)": patched(verbose=1),
+        DEFAULT: patched(verbose=1),
+        "precision=fp32": patched(verbose=1, **FP32),
+        "channels_last=False": patched(verbose=1, **NCHW),
+        "precision=fp32, channels_last=False": patched(verbose=1, **FP32, **NCHW),
+        "what-if foreach Adam": patched(foreach, verbose=1),
+        PREVIOUS: patched(foreach, verbose=1, **FP32, **NCHW),
         "verbose=0": patched(verbose=0),
         "sync_every=100000": patched(verbose=1, sync_every=100_000),
         "top_k=0": patched(verbose=1, top_k=0),
-        "channels_last=True": patched(verbose=1, channels_last=True),
-        "what-if fused Adam": patched(fused, verbose=1),
-        "what-if foreach Adam": patched(foreach, verbose=1),
         "what-if metrics = loss only": patched(no_metrics, verbose=1),
         "what-if slices instead of index_select": patched(sliced, verbose=1),
         "torch.set_num_threads(1)": with_threads(1, patched(verbose=1)),
-        "fused Adam + set_num_threads(1)": with_threads(1, patched(fused, verbose=1)),
-        "fused Adam + channels_last": patched(fused, verbose=1, channels_last=True),
-        "channels_last + fused Adam + loss-only metrics": patched(
-            fused, no_metrics, verbose=1, channels_last=True
-        ),
-        "what-if bf16 autocast": patched(bf16, verbose=1),
-        "what-if bf16 autocast + channels_last": patched(bf16, verbose=1, channels_last=True),
         "textbook loop": setup.textbook,
         "textbook loop, set_num_threads(1)": with_threads(1, setup.textbook),
         "textbook loop, fused Adam": lambda samples=None: setup.textbook(samples, fused=True),
@@ -375,15 +386,16 @@ def knob_variants(setup: Setup, with_compile: bool) -> dict[str, Run]:
         compiled = torch.compile(setup.model)
         compiled.input_size = setup.model.input_size
 
-        def compiled_fit(samples: int | None = None) -> float:
+        def compiled_fit(samples: int | None = None, **settings) -> float:
             n = samples or len(setup.images)
-            setup.model.load_state_dict(setup.initial)
-            trainer = Trainer(compiled, epochs=1, batch_size=setup.batch, verbose=1)
+            setup.fresh()
+            trainer = Trainer(compiled, epochs=1, batch_size=setup.batch, verbose=1, **settings)
             start = time.perf_counter()
             trainer.fit((setup.images[:n], setup.labels[:n]))
             return n / (time.perf_counter() - start)
 
-        variants["torch.compile(model)"] = compiled_fit
+        variants["what-if torch.compile(model)"] = compiled_fit
+        variants["what-if torch.compile(model), fp32"] = lambda n=None: compiled_fit(n, **FP32)
     return variants
 
 
@@ -447,9 +459,9 @@ def snippets(setup: Setup, repeat: int) -> dict:
     nn.functional.cross_entropy(model(x), y).backward()
     out: dict[str, float] = {}
     for label, options in (
-        ("Adam step, for-loop (CPU default)", {}),
-        ("Adam step, foreach=True", {"foreach": True}),
-        ("Adam step, fused=True", {"fused": True}),
+        ("Adam step, for-loop", {"foreach": False}),
+        ("Adam step, foreach=True (PyTorch's default)", {"foreach": True}),
+        ("Adam step, fused=True (cnnlab's choice)", {"fused": True}),
     ):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **options)
         out[label] = per_call_us(optimizer.step, repeat)
@@ -537,6 +549,48 @@ def thread_settings(name: str, repeats: int, quick: bool, unet_width: int, unet_
     return out
 
 
+def values(setup: Setup, repeats: int) -> dict:
+    """Real vs random images (same shapes and labels), flush-to-zero off vs on."""
+    real = (setup.images, setup.inputs)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, 256, setup.images.shape, dtype=torch.uint8, generator=generator)
+    random = (noise, noise.float() / 255.0)
+    variants = {}
+    for data_name, (images, inputs) in (("real images", real), ("random images", random)):
+        for flush in (False, True):
+
+            def run(images=images, inputs=inputs, flush=flush, loop="cnnlab") -> float:
+                setup.images, setup.inputs = images, inputs
+                torch.set_flush_denormal(flush)
+                try:
+                    return setup.fit(verbose=1) if loop == "cnnlab" else setup.textbook()
+                finally:
+                    torch.set_flush_denormal(False)  # PyTorch's default
+
+            label = f"{data_name}, flush_denormal={flush}"
+            variants[f"cnnlab fit, {label}"] = run
+            variants[f"textbook loop, {label}"] = lambda r=run: r(loop="textbook")
+    print(f"\n[{setup.name}] real vs random pixel values, median of {repeats}")
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    noise_cores: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            rate, others = clean(run)
+            rates[name].append(rate)
+            noise_cores[name].append(others)
+    setup.images, setup.inputs = real
+    out = {}
+    for name in variants:
+        median = statistics.median(rates[name])
+        out[name] = {
+            "median_images_per_s": median,
+            "runs": rates[name],
+            "other_cpu_cores": noise_cores[name],
+        }
+        print(f"  {name:<56} {median:10,.1f} img/s (others <= {max(noise_cores[name]):.2f})")
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--probe":
         _, _, name, loop, n_threads, *rest = sys.argv
@@ -573,6 +627,8 @@ def main() -> None:
             entry["snippets"] = snippets(setup, 200 if name == "lenet5" else 5)
         if "knobs" in args.sections:
             entry["knobs"] = knobs(setup, args.repeats, args.compile)
+        if "values" in args.sections:
+            entry["values"] = values(setup, args.repeats)
         if "threads" in args.sections:
             entry["threads"] = thread_settings(
                 name, args.repeats, args.quick, args.unet_width, args.unet_crops
@@ -583,7 +639,11 @@ def main() -> None:
     stem = "profile_fit_quick" if args.quick else "profile_fit"
     path = RESULTS / f"{stem}.json"
     existing = json.loads(path.read_text()) if path.exists() else {}
-    existing.update(report)
+    for key, value in report.items():  # sections of a workload are merged, not replaced
+        if isinstance(value, dict) and isinstance(existing.get(key), dict):
+            existing[key].update(value)
+        else:
+            existing[key] = value
     path.write_text(json.dumps(existing, indent=2) + "\n")
     print(f"\nWritten: {path}")
 
