@@ -1,22 +1,24 @@
-"""How a fit runs fast on this machine: numeric precision, memory format and optimizer
-implementation, each resolved once from a setting (``auto`` by default) and recorded in the run.
+"""How a fit runs fast on this machine: numeric precision, memory format, optimizer
+implementation and allocator, each resolved once from a setting (``auto`` by default) and
+recorded in the run's ``config.json``.
 
-The ``auto`` choices were measured (``benchmarks/PROFILE.md``), training step by step on the
-zoo's models, 2-core AMD EPYC (Zen 5, AVX512-BF16), PyTorch 2.13:
+The ``auto`` choices were measured (``benchmarks/PROFILE.md``: every model of the zoo, one
+process, interleaved rounds; 2-core AMD EPYC Zen 5 with AVX512-BF16, PyTorch 2.13):
 
-- precision: bfloat16 autocast (weights, optimizer state, loss and metrics stay float32)
-  is 1.1x (LeNet-5) to 2.1x (U-Net) faster than float32 on CPUs whose instruction set
-  multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slower, so
-  ``auto`` means float32 there. Only training steps use it: evaluation and prediction run in
-  float32, so reported metrics are the ones ``cnnlab evaluate`` reproduces. The same trade
-  PyTorch makes by default on recent NVIDIA GPUs, where cuDNN convolutions use TF32.
-- memory format: channels_last (NHWC) is 1.0-1.3x faster for every 2-D convolutional model
-  of the zoo on CPU (oneDNN's native layout), so ``auto`` uses it there; on CUDA only with
+- precision: bfloat16 autocast is 1.1x (LeNet-5) to 2.6x (MNIST CNN) faster than float32
+  channels_last on CPUs that multiply bfloat16 natively (AVX512-BF16 or AMX); elsewhere it
+  is emulated and slower, so ``auto`` means float32 there. Weights, optimizer moments, the
+  loss and the metrics stay float32, and only training steps use it: evaluation and
+  prediction run in float32, so reported metrics are the ones ``cnnlab evaluate``
+  reproduces. PyTorch makes the same kind of trade by default on recent NVIDIA GPUs, where
+  cuDNN convolutions use TF32.
+- memory format: channels_last (NHWC, oneDNN's native layout) is 1.1-1.6x faster in
+  float32 for every 2-D convolutional model of the zoo on CPU; on CUDA it is used only with
   reduced precision (tensor cores).
-- optimizer: the fused single-kernel Adam/AdamW/SGD step is 2.5-5x faster than the default
-  multi-tensor one (U-Net, 7.8 M parameters: 16.6 -> 4.0 ms per step), on CPU and CUDA.
+- optimizer: the fused single-kernel Adam/AdamW/SGD step is 2.2x (LeNet-5) to 3.2x (U-Net,
+  7.8 M parameters: 14.4 -> 4.5 ms) faster than PyTorch's default multi-tensor one.
 - memory: glibc hands each allocation above its mmap threshold (dynamic, 128 KiB to 32 MiB)
-  fresh pages from the kernel and returns them on free, so a step's large activations are
+  fresh pages from the kernel and returns them on free, so a step's large activations can be
   page-faulted in again at every step. Depending on how the threshold moved early in the
   process, an MNIST CNN epoch took 1.6 million minor faults and 0.6 cores of system time
   (6,200 img/s) or none (11,400 img/s). The trainer raises the mmap and trim thresholds
