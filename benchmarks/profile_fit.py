@@ -399,6 +399,15 @@ def knob_variants(setup: Setup, with_compile: bool) -> dict[str, Run]:
     return variants
 
 
+def rate_entry(rates: list[float], other_cores: list[float]) -> dict:
+    """The JSON record of one variant's timed runs."""
+    return {
+        "median_images_per_s": statistics.median(rates),
+        "runs": rates,
+        "other_cpu_cores": other_cores,
+    }
+
+
 def knobs(setup: Setup, repeats: int, with_compile: bool) -> dict:
     variants = knob_variants(setup, with_compile)
     print(f"\n[{setup.name}] knobs: img/s of whole fit epochs, median of {repeats}")
@@ -420,14 +429,9 @@ def knobs(setup: Setup, repeats: int, with_compile: bool) -> dict:
     base = statistics.median(rates[names[0]])
     out = {}
     for name in names:
-        median = statistics.median(rates[name])
-        out[name] = {
-            "median_images_per_s": median,
-            "runs": rates[name],
-            "vs_default": median / base,
-            "warmup_seconds": warm[name],
-            "other_cpu_cores": noise[name],
-        }
+        entry = rate_entry(rates[name], noise[name])
+        median = entry["median_images_per_s"]
+        out[name] = {**entry, "vs_default": median / base, "warmup_seconds": warm[name]}
         runs = ", ".join(f"{r:,.0f}" if r >= 100 else f"{r:.2f}" for r in rates[name])
         busy = max(noise[name])
         print(
@@ -579,15 +583,10 @@ def values(setup: Setup, repeats: int) -> dict:
             rates[name].append(rate)
             noise_cores[name].append(others)
     setup.images, setup.inputs = real
-    out = {}
-    for name in variants:
-        median = statistics.median(rates[name])
-        out[name] = {
-            "median_images_per_s": median,
-            "runs": rates[name],
-            "other_cpu_cores": noise_cores[name],
-        }
-        print(f"  {name:<56} {median:10,.1f} img/s (others <= {max(noise_cores[name]):.2f})")
+    out = {name: rate_entry(rates[name], noise_cores[name]) for name in variants}
+    for name, entry in out.items():
+        busy = max(entry["other_cpu_cores"])
+        print(f"  {name:<56} {entry['median_images_per_s']:10,.1f} img/s (others <= {busy:.2f})")
     return out
 
 

@@ -43,6 +43,25 @@ def test_train_writes_a_run_and_prints_where(run_dir, capsys):
     assert config["train"]["epochs"] == 2
 
 
+def test_precision_and_memory_format_flags_reach_the_run(tmp_path):
+    args = ["train", "lenet5", "--dataset", "digits", "--train-split", "train[:128]"]
+    args += ["--val-split", "test[:64]", "--epochs", "1", "--quiet", "--out", str(tmp_path)]
+    assert main([*args, "--precision", "fp32", "--channels-last", "no"]) == 0
+    (run,) = list(tmp_path.iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["precision"] == "fp32" and config["train"]["channels_last"] is False
+    assert config["execution"]["precision"] == "fp32"
+    assert config["execution"]["channels_last"] is False
+    assert config["execution"]["fused_optimizer"] is True
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # the settings survive resume
+
+
+def test_an_unknown_precision_is_a_usage_error(capsys):
+    code = main(["train", "lenet5", "--dataset", "digits", "--precision", "fp8"])
+    assert code == 2
+    assert "fp8" in capsys.readouterr().err
+
+
 def test_evaluate_prints_metrics_and_json(run_dir, capsys):
     assert main(["evaluate", str(run_dir)]) == 0
     out = capsys.readouterr().out
