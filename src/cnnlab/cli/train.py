@@ -16,6 +16,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.runs import load_run
 from cnnlab.runs.predict import predict_files
 from cnnlab.train import TrainConfig, Trainer
+from cnnlab.train.distributed import leave_world
 from cnnlab.train.execution import PRECISIONS
 from cnnlab.train.job import TrainJob, resume_job, run_job
 from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
@@ -189,6 +190,7 @@ def train(
         )
         command = shlex.join(["cnnlab", *(ctx.obj or {}).get("argv", [])])
         run_dir, history = run_job(job, out, data_dir, not no_download, name=name, command=command)
+    leave_world()  # all processes, before any of them exits
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if history.rows:

@@ -73,3 +73,12 @@ def broadcast_object(value, world: World):
     box = [value if world.is_main else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def leave_world() -> None:
+    """Wait for every process, then tear the process group down. A process that exits with
+    gloo's threads still running aborts ("terminate called without an active exception",
+    seen on rank 1 in about one 2-process run in three), failing the whole torchrun job."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
