@@ -744,12 +744,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-what-if", action="store_true", help="time only the three frameworks as users run them"
     )
     parser.add_argument("--mnist-cnn-samples", type=int, default=60_000)
-    parser.add_argument("--unet-width", type=int, default=32, help="U-Net base width")
+    parser.add_argument(
+        "--unet-width", type=int, default=64, help="U-Net base width (64: Ronneberger et al.)"
+    )
     parser.add_argument(
         "--unet-crops",
         type=int,
-        default=96,
-        help="U-Net training crops (96: all quarters of the 24 ISBI training slices)",
+        default=48,
+        help="U-Net training crops (of 96: the quarters of the 24 ISBI training slices)",
     )
     parser.add_argument("--unet-infer-samples", type=int, default=8)
     parser.add_argument("--data-dir", default=None, help="default: $CNNLAB_DATA_DIR")
