@@ -56,11 +56,12 @@ def keep_freed_memory() -> str:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
         return "default"
-    kept = [size for size in (KEEP_BYTES, 32 << 20) if mallopt(M_MMAP_THRESHOLD, size)]
+    # older glibc refuses a threshold above 32 MiB: keep the first size it accepts
+    kept = next((size for size in (KEEP_BYTES, 32 << 20) if mallopt(M_MMAP_THRESHOLD, size)), 0)
     if not kept:
         return "default"
     mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
-    return f"glibc: mmap threshold {kept[0] >> 20} MiB, trim threshold {KEEP_BYTES >> 20} MiB"
+    return f"glibc: mmap threshold {kept >> 20} MiB, trim threshold {KEEP_BYTES >> 20} MiB"
 
 
 def native_bf16(device: torch.device) -> bool:
