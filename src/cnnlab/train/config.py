@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.execution import PRECISIONS
+from cnnlab.train.execution import check_channels_last, check_precision
 from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
 
 
@@ -90,16 +90,8 @@ class TrainConfig:
             raise CnnlabError(
                 f"label_smoothing must be in [0, 1). Received: {self.label_smoothing!r}"
             )
-        if self.precision not in PRECISIONS:
-            raise CnnlabError(
-                f"precision must be one of {', '.join(PRECISIONS)}. "
-                f"Received: precision={self.precision!r}"
-            )
-        if self.channels_last not in (True, False, "auto"):
-            raise CnnlabError(
-                "channels_last must be true, false or 'auto'. "
-                f"Received: channels_last={self.channels_last!r}"
-            )
+        check_precision(self.precision)
+        check_channels_last(self.channels_last)
         if self.optimizer.lower() not in OPTIMIZERS:
             raise CnnlabError(
                 f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"

@@ -77,13 +77,24 @@ def native_bf16(device: torch.device) -> bool:
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
-def resolve_precision(setting: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16`` for a ``precision`` setting (``auto``: bf16 on CPUs with native
-    bf16; float32 on CUDA, where ``amp=True`` asks for float16)."""
+def check_precision(setting: str) -> None:
     if setting not in PRECISIONS:
         raise CnnlabError(
             f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={setting!r}"
         )
+
+
+def check_channels_last(setting: bool | str) -> None:
+    if setting not in (True, False, "auto"):
+        raise CnnlabError(
+            f"channels_last must be true, false or 'auto'. Received: channels_last={setting!r}"
+        )
+
+
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for a ``precision`` setting (``auto``: bf16 on CPUs with native
+    bf16; float32 on CUDA, where ``amp=True`` asks for float16)."""
+    check_precision(setting)
     if setting == "auto":
         return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
     if setting == "bf16" and device.type not in ("cpu", "cuda"):
@@ -99,12 +110,9 @@ def resolve_channels_last(
     setting: bool | str, model: nn.Module, device: torch.device, reduced: bool
 ) -> bool:
     """A ``channels_last`` setting (True, False or ``auto``) for this model and device."""
+    check_channels_last(setting)
     if isinstance(setting, bool):
         return setting
-    if setting != "auto":
-        raise CnnlabError(
-            f"channels_last must be true, false or 'auto'. Received: channels_last={setting!r}"
-        )
     if not has_conv2d(model):
         return False
     return device.type == "cpu" or (device.type == "cuda" and reduced)
