@@ -22,21 +22,19 @@ whether the file is right.
 from __future__ import annotations
 
 import os
-import secrets
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
-T = TypeVar("T")
 Writer = Callable[[nn.Module, torch.Tensor, Path, int | None], None]
 Runner = Callable[[Path, Sequence[torch.Tensor]], list[np.ndarray]]
 
@@ -234,17 +232,6 @@ def _parity(
     return diff, tolerance
 
 
-def _write_atomically(path: Path, write: Callable[[Path], T]) -> T:
-    """Run ``write`` on a temporary file next to ``path``, then move it into place."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        result = write(temporary)
-        os.replace(temporary, path)
-        return result
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def export_model(
     model: nn.Module,
     path: str | os.PathLike,
@@ -304,12 +291,13 @@ def export_model(
         batches = [_random_batch(model, size, dtype, n, seed) for seed, n in enumerate(sizes)]
         expected = [_reference(model, batch) for batch in batches]
 
-        def write(file: Path) -> tuple[float | None, float | None]:
+        with atomic_path(path) as temporary:
             with _quiet():
-                _WRITERS[format](model, batches[0], file, opset)
-            return _parity(format, file, batches, expected, atol, rtol) if check else (None, None)
-
-        diff, tolerance = _write_atomically(path, write)
+                _WRITERS[format](model, batches[0], temporary, opset)
+            no_check = (None, None)
+            diff, tolerance = (
+                _parity(format, temporary, batches, expected, atol, rtol) if check else no_check
+            )
     finally:
         model.train(was_training)
     return ExportResult(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cnnlab import arith
 from cnnlab.arith_report import describe, describe_bottleneck
+from cnnlab.files import write_text
 from cnnlab.models import create_model, list_models
 from cnnlab.summary import summarize
 from cnnlab.summary.catalog import model_catalog
@@ -101,8 +102,4 @@ def tour_markdown() -> str:
 def write_tour(out_dir: Path) -> Path:
     """Write ``tour.md`` with the tour into ``out_dir`` (atomically) and return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "tour.md"
-    partial = target.with_suffix(".md.tmp")
-    partial.write_text(tour_markdown(), encoding="utf-8")
-    partial.replace(target)
-    return target
+    return write_text(out_dir / "tour.md", tour_markdown())

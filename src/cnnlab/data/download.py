@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
@@ -90,24 +90,18 @@ def fetch(
             f"{dest} is missing ({name} needs it and download=False); {by_hand(dest, url)}, "
             f"or run: cnnlab datasets download {name} --data-dir {dest.parents[1]}"
         )
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(
-            dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise CnnlabError(
-            f"cannot write {dest}: {error.strerror or error}; choose a writable --data-dir "
-            f"or {by_hand(dest, url)}"
-        ) from error
-    temp = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
+    with atomic_path(dest) as temporary:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            handle = temporary.open("xb")
+        except OSError as error:
+            raise CnnlabError(
+                f"cannot write {dest}: {error.strerror or error}; choose a writable --data-dir "
+                f"or {by_hand(dest, url)}"
+            ) from error
+        with handle:
             _stream(url, handle, dest)
-        check_md5(temp, md5, url, shown=dest)
-        os.replace(temp, dest)
-    finally:
-        temp.unlink(missing_ok=True)
+        check_md5(temporary, md5, url, shown=dest)
     return dest
 
 

@@ -16,9 +16,6 @@ written to a temporary folder and renamed into place.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,7 @@ from cnnlab.data.download import by_hand, fetch, source_url
 from cnnlab.data.registry import register_dataset
 from cnnlab.data.splits import seeded_split
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
 BASE = "http://brainiac2.mit.edu/isbi_challenge/sites/default/files"
 SIZE = 512
@@ -82,19 +80,16 @@ def _read_folder(folder: Path, what: str) -> torch.Tensor:
 
 def _explode_tiff(tiff: Path, target: Path, url: str) -> None:
     """Write each page of ``tiff`` as ``target/<i>.png`` via a temporary folder."""
-    temp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        with Image.open(tiff) as volume:
+        with atomic_path(target) as temporary, Image.open(tiff) as volume:
+            temporary.mkdir()
             for i, page in enumerate(ImageSequence.Iterator(volume)):
-                page.convert("L").save(temp / f"{i}.png")
-        os.replace(temp, target)
+                page.convert("L").save(temporary / f"{i}.png")
     except (OSError, UnidentifiedImageError) as error:
         raise CnnlabError(
             f"{tiff} is not a readable multi-page TIFF ({error}); delete it and "
             f"{by_hand(tiff, url)}"
         ) from error
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _ensure(root: Path, download: bool, mirror: str | None, labelled: bool) -> None:

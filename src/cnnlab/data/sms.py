@@ -8,8 +8,6 @@ built on ``train`` only, whichever split is loaded.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from cnnlab.data.registry import register_dataset
 from cnnlab.data.splits import stratified_split
 from cnnlab.data.text import Vocabulary
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
 BASE = "https://archive.ics.uci.edu/static/public/228"
 ARCHIVE = "sms+spam+collection.zip"
@@ -57,17 +56,13 @@ def _collection(root: Path, download: bool, mirror: str | None) -> Path:
         )
     archive = fetch(url, folder / ARCHIVE, None, download, INFO.name)
     fix = f"delete {archive} and {by_hand(archive, url)}"
-    descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{MEMBER}.", suffix=".part")
-    temp = Path(name)
     try:
-        with os.fdopen(descriptor, "wb") as handle, zipfile.ZipFile(archive) as bundle:
-            handle.write(bundle.read(MEMBER))
-        check_md5(temp, MEMBER_MD5, url, shown=dest)
-        os.replace(temp, dest)
+        with atomic_path(dest) as temporary:
+            with zipfile.ZipFile(archive) as bundle:
+                temporary.write_bytes(bundle.read(MEMBER))
+            check_md5(temporary, MEMBER_MD5, url, shown=dest)
     except (zipfile.BadZipFile, KeyError) as error:
         raise CnnlabError(f"{archive} is not the SMS Spam zip ({error}); {fix}") from error
-    finally:
-        temp.unlink(missing_ok=True)
     return dest
 
 

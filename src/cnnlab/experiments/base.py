@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from cnnlab.data import Dataset, load
+from cnnlab.files import write_json, write_text
 from cnnlab.runs.document import Document
-from cnnlab.runs.layout import write_json
 from cnnlab.train import History, Trainer
 from cnnlab.train.job import TrainJob, run_job
 
@@ -180,8 +180,8 @@ class Report:
             "thread(s). "
             f"Reproduce with: cnnlab run {self.ctx.name}{flag}"
         )
-        (folder / "report.md").write_text(page.to_markdown(), encoding="utf-8")
-        (folder / "report.html").write_text(page.to_html(), encoding="utf-8")
+        write_text(folder / "report.md", page.to_markdown())
+        write_text(folder / "report.html", page.to_html())
         write_json(folder / RESULTS, self.to_json(seconds))
         return folder / "report.html"
 

@@ -15,7 +15,7 @@ from cnnlab.experiments.base import Context, Report
 from cnnlab.experiments.data import MNIST_SPLITS, describe_source
 from cnnlab.experiments.plots import Line, Panel, epochs_of, plot_panels
 from cnnlab.experiments.registry import register_experiment
-from cnnlab.runs.layout import read_json
+from cnnlab.files import read_json
 from cnnlab.train import TrainConfig
 from cnnlab.train.job import TrainJob
 

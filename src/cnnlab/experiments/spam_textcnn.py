@@ -16,7 +16,7 @@ from cnnlab import viz
 from cnnlab.data import Dataset
 from cnnlab.experiments.base import Context, Report
 from cnnlab.experiments.registry import register_experiment
-from cnnlab.runs.layout import read_json
+from cnnlab.files import read_json
 from cnnlab.train import TrainConfig
 from cnnlab.train.job import TrainJob
 

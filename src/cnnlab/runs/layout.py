@@ -11,8 +11,6 @@ RUN/report.md, report.html the report gathering them (the HTML is self-contained
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import platform
 import re
@@ -23,6 +21,7 @@ import torch
 
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
+from cnnlab.files import write_json
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -30,36 +29,6 @@ HISTORY = "history.csv"
 LAST = Path("checkpoints") / "last.safetensors"
 BEST = Path("checkpoints") / "best.safetensors"
 FIGURES = "figures"
-
-
-def _finite(value):
-    """JSON has no NaN: write NaN and infinities as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(_finite(data), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CnnlabError(f"cannot read {path}: {error.strerror}") from error
-    except json.JSONDecodeError as error:
-        raise CnnlabError(
-            f"{path} is not valid JSON ({error}); was the run copied whole?"
-        ) from error
 
 
 def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
@@ -99,12 +68,3 @@ def check_run_dir(run_dir: str | os.PathLike) -> Path:
             "`cnnlab train` printed"
         )
     return path
-
-
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the ``.NAME.*.tmp`` files a killed process left behind (every file of a run is
-    written as such a temporary, then renamed); returns what was removed."""
-    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale

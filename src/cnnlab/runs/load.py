@@ -9,8 +9,9 @@ from pathlib import Path
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import read_json
 from cnnlab.models import create_model
-from cnnlab.runs.layout import BEST, LAST, check_run_dir, read_json
+from cnnlab.runs.layout import BEST, LAST, check_run_dir
 from cnnlab.train.checkpoint import load_checkpoint, load_weights, unprefixed
 from cnnlab.train.inputs import InputSpec
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from cnnlab.data.dataset import Dataset
+from cnnlab.files import read_json, write_json, write_text
 from cnnlab.runs.document import Document
-from cnnlab.runs.layout import CONFIG, FIGURES, HISTORY, METRICS, read_json, write_json
-from cnnlab.train.checkpoint import atomic_write_bytes
+from cnnlab.runs.layout import CONFIG, FIGURES, HISTORY, METRICS
 from cnnlab.train.history import History
 from cnnlab.train.objective import center_crop
 
@@ -177,8 +177,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     doc.paragraph(f"Reproduce with: {config.get('command', 'see config.json')}")
     markdown = run_dir / "report.md"
     page = run_dir / "report.html"
-    atomic_write_bytes(markdown, doc.to_markdown().encode("utf-8"))
-    atomic_write_bytes(page, doc.to_html().encode("utf-8"))
+    write_text(markdown, doc.to_markdown())
+    write_text(page, doc.to_html())
     return markdown, page
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.runs.layout import CONFIG, METRICS, read_json
+from cnnlab.files import read_json
+from cnnlab.runs.layout import CONFIG, METRICS
 from cnnlab.studio.errors import StudioError
 
 MAX_DEPTH = 6

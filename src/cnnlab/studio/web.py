@@ -7,7 +7,6 @@ line saying why; an unexpected failure is a 500 without a stack trace (the serve
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -18,20 +17,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import finite
 from cnnlab.studio.errors import StudioError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def finite(value):
-    """JSON has no NaN or infinity: they become ``null``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 class ApiResponse(JSONResponse):

@@ -23,26 +23,9 @@ from safetensors.torch import save as save_bytes
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import write_bytes
 
 FORMAT = "cnnlab-checkpoint-1"
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the new one, whole."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -66,7 +49,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], m
         "meta": json.dumps(meta, allow_nan=True),
         "sha256": tensor_digest(own),
     }
-    atomic_write_bytes(path, save_bytes(own, metadata=header))
+    write_bytes(path, save_bytes(own, metadata=header))
     return path
 
 

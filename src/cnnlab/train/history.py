@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
 
 def _cell(value: float) -> str:
@@ -53,15 +54,13 @@ class History:
         return pick(candidates, key=lambda r: r[monitor])
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write ``path`` atomically (temporary file + rename)."""
+        """Write ``path`` atomically (:func:`cnnlab.files.atomic_path`)."""
         path = Path(path)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns, restval="")
+        with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
             writer.writeheader()
             for row in self.rows:
                 writer.writerow({k: _cell(v) for k, v in row.items()})
-        os.replace(temporary, path)
         return path
 
     @classmethod

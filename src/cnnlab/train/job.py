@@ -16,8 +16,9 @@ from torch import nn
 
 from cnnlab.data import Dataset, dataset_info, load
 from cnnlab.errors import CnnlabError
+from cnnlab.files import read_json
 from cnnlab.models import create_model
-from cnnlab.runs.layout import check_run_dir, new_run_dir, read_json
+from cnnlab.runs.layout import check_run_dir, new_run_dir
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import broadcast_object, init_world

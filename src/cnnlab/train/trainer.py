@@ -438,7 +438,7 @@ class Trainer:
 
     def _restore(self) -> bool:
         """Load the last checkpoint; False when the run never reached one."""
-        from cnnlab.runs.layout import remove_stale_temporaries
+        from cnnlab.files import remove_stale_temporaries
 
         if self.run_dir is None:
             raise CnnlabError("resume needs a run directory (run_dir=...)")

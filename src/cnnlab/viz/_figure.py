@@ -7,7 +7,6 @@ Figures are built from :class:`matplotlib.figure.Figure` with an Agg canvas, nev
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 
 DPI = 120
 FORMATS = {".png": "png", ".svg": "svg"}
@@ -44,20 +44,15 @@ def output_path(path: str | os.PathLike[str]) -> Path:
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``figure`` atomically (temp file in the same folder, then ``os.replace``).
+    """Write ``figure`` atomically (:func:`cnnlab.files.atomic_path`).
 
     Returns:
         The path written; a file already there is replaced, a half-written one never appears.
     """
     path = output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temp, "xb") as handle:
-            figure.savefig(handle, format=FORMATS[path.suffix.lower()], dpi=DPI)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_path(path) as temporary, open(temporary, "xb") as handle:
+        figure.savefig(handle, format=FORMATS[path.suffix.lower()], dpi=DPI)
     return path
 
 
