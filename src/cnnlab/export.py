@@ -34,6 +34,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_path
+from cnnlab.models.info import model_info
 
 Writer = Callable[[nn.Module, torch.Tensor, Path, int | None], None]
 Runner = Callable[[Path, Sequence[torch.Tensor]], list[np.ndarray]]
@@ -128,7 +129,7 @@ def _check_options(
 
 
 def _resolve_input_size(model: nn.Module, input_size: Sequence[int] | None) -> tuple[int, ...]:
-    size = input_size if input_size is not None else getattr(model, "input_size", None)
+    size = input_size if input_size is not None else model_info(model).input_size
     if size is None:
         raise CnnlabError(
             f"{type(model).__name__} has no input_size attribute. "
@@ -279,7 +280,7 @@ def export_model(
     path = Path(path)
     _check_options(path, format, batch_size, opset, atol, rtol)
     size = _resolve_input_size(model, input_size)
-    dtype = input_dtype or getattr(model, "input_dtype", torch.float32)
+    dtype = input_dtype or model_info(model).input_dtype
     if not isinstance(dtype, torch.dtype):
         raise CnnlabError(
             f"input_dtype must be a torch.dtype. Received: input_dtype={dtype!r}; e.g. torch.long"

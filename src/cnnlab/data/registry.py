@@ -7,7 +7,6 @@ once per split named in it, slices and joins the parts.
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import os
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from cnnlab.data.dataset import Dataset, DatasetInfo, concat
 from cnnlab.data.download import data_root
 from cnnlab.data.splits import parse_split
 from cnnlab.errors import CnnlabError
+from cnnlab.registry import Registry
 
 Builder = Callable[..., Dataset]
 
@@ -28,7 +28,7 @@ class Entry:
     build: Builder
 
 
-_DATASETS: dict[str, Entry] = {}
+DATASETS: Registry[Entry] = Registry("dataset")
 
 
 def register_dataset(info: DatasetInfo) -> Callable[[Builder], Builder]:
@@ -36,9 +36,7 @@ def register_dataset(info: DatasetInfo) -> Callable[[Builder], Builder]:
     ``info.name``; a second dataset with the same name is an error."""
 
     def decorate(builder: Builder) -> Builder:
-        if info.name in _DATASETS:
-            raise ValueError(f"a dataset named {info.name!r} is already registered")
-        _DATASETS[info.name] = Entry(info, builder)
+        DATASETS.add(info.name, Entry(info, builder))
         return builder
 
     return decorate
@@ -46,19 +44,12 @@ def register_dataset(info: DatasetInfo) -> Callable[[Builder], Builder]:
 
 def list_datasets(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style ``pattern``, sorted."""
-    return sorted(name for name in _DATASETS if fnmatch.fnmatch(name, pattern))
-
-
-def _entry(name: str) -> Entry:
-    key = name.replace("_", "-").lower()
-    if key not in _DATASETS:
-        raise CnnlabError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}")
-    return _DATASETS[key]
+    return DATASETS.names(pattern)
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """The metadata of dataset ``name``."""
-    return _entry(name).info
+    return DATASETS.get(name).info
 
 
 def load(
@@ -89,7 +80,7 @@ def load(
     >>> test.images.shape, test.labels.shape  # doctest: +SKIP
     (torch.Size([8000, 1, 28, 28]), torch.Size([8000]))
     """
-    entry = _entry(name)
+    entry = DATASETS.get(name)
     parts = parse_split(split, entry.info.splits)
     root = Path(data_root(data_dir))
     try:

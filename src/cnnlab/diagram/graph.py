@@ -26,6 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from cnnlab.diagram.labels import category, layer_label
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import model_info
 from cnnlab.shapes import parse_dims
 
 # Operators that only view, copy or move their first tensor input: its node passes through.
@@ -287,14 +288,15 @@ def trace_graph(model: nn.Module, input_size: tuple[int, ...] | str | None = Non
     Raises:
         CnnlabError: without an input size, or when the model cannot take that input.
     """
-    size = input_size if input_size is not None else getattr(model, "input_size", None)
+    info = model_info(model)
+    size = input_size if input_size is not None else info.input_size
     if size is None:
         raise CnnlabError(
             f"{type(model).__name__} has no input_size attribute; pass the input size "
             "(C x H x W), e.g. --input 1x32x32"
         )
     size = parse_dims(size, name="input (C x H x W)")
-    dtype = getattr(model, "input_dtype", torch.float32)
+    dtype = info.input_dtype
     device = _device(model)
     modes = {module: module.training for module in model.modules()}
     model.eval()

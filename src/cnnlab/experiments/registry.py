@@ -7,23 +7,22 @@ An experiment is a function ``name(ctx: Context) -> Report`` registered with the
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cnnlab.errors import CnnlabError
+from cnnlab.registry import Registry, registry_key
 
 if TYPE_CHECKING:
     from cnnlab.experiments.base import Context, Report
 
 ExperimentFunction = Callable[["Context"], "Report"]
 
-_EXPERIMENTS: dict[str, ExperimentFunction] = {}
+EXPERIMENTS: Registry[ExperimentFunction] = Registry("experiment")
 
 
 def experiment_name(function: ExperimentFunction) -> str:
     """Registry name of an experiment: its function name with ``_`` written as ``-``."""
-    return function.__name__.replace("_", "-")
+    return registry_key(function.__name__)
 
 
 def experiment_title(function: ExperimentFunction) -> str:
@@ -33,26 +32,18 @@ def experiment_title(function: ExperimentFunction) -> str:
 
 def register_experiment(function: ExperimentFunction) -> ExperimentFunction:
     """Store ``function`` under its name; a second experiment with the same name is an error."""
-    name = experiment_name(function)
-    if name in _EXPERIMENTS:
-        raise ValueError(f"an experiment named {name!r} is already registered")
-    _EXPERIMENTS[name] = function
-    return function
+    return EXPERIMENTS.add(experiment_name(function), function)
 
 
 def list_experiments(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style ``pattern``, sorted."""
-    return sorted(name for name in _EXPERIMENTS if fnmatch.fnmatch(name, pattern))
+    return EXPERIMENTS.names(pattern)
 
 
 def get_experiment(name: str) -> ExperimentFunction:
     """The experiment called ``name``.
 
     Raises:
-        CnnlabError: no experiment has that name (the message lists the known ones).
+        CnnlabError: no experiment has that name (the message suggests close names).
     """
-    key = name.replace("_", "-").lower()
-    if key not in _EXPERIMENTS:
-        known = ", ".join(list_experiments())
-        raise CnnlabError(f"unknown experiment {name!r}; choose one of: {known}")
-    return _EXPERIMENTS[key]
+    return EXPERIMENTS.get(name)

@@ -1,7 +1,9 @@
-"""Model zoo: one registry, one builder per architecture.
+"""Model zoo: one registry, one builder per architecture, metadata beside each builder.
 
->>> from cnnlab.models import create_model, list_models
+>>> from cnnlab.models import create_model, list_models, model_info
 >>> model = create_model("lenet5", num_classes=10)
+>>> model_info(model).input_size
+(1, 32, 32)
 """
 
 from cnnlab.models import (  # noqa: F401  (importing registers the builders)
@@ -13,8 +15,27 @@ from cnnlab.models import (  # noqa: F401  (importing registers the builders)
     textcnn,
     unet,
 )
-from cnnlab.models.registry import create_model, list_models, model_name, register_model
+from cnnlab.models.info import ModelInfo, main_output, model_info
+from cnnlab.models.registry import (
+    ModelCard,
+    create_model,
+    list_models,
+    model_card,
+    model_name,
+    register_model,
+)
 
 create = create_model
 
-__all__ = ["create", "create_model", "list_models", "model_name", "register_model"]
+__all__ = [
+    "ModelCard",
+    "ModelInfo",
+    "create",
+    "create_model",
+    "list_models",
+    "main_output",
+    "model_card",
+    "model_info",
+    "model_name",
+    "register_model",
+]

@@ -203,13 +203,13 @@ class InceptionBlock(nn.Module):
         return self.block(x)  # N x 256 x H x W
 
 
-@register_model
+@register_model(num_classes=1000)
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet of Szegedy et al. (2014), with auxiliary classifiers; 224x224 input."""
     return GoogLeNet(**kwargs)
 
 
-@register_model
+@register_model(task=None, num_classes=None)
 def inception_block(**kwargs) -> InceptionBlock:
     """The notes' Inception block on 28x28x192 (output 28x28x256)."""
     return InceptionBlock(**kwargs)

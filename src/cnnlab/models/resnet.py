@@ -174,19 +174,19 @@ def plain110(**kwargs) -> ResNet:
     return _cifar(18, shortcut=None, **kwargs)
 
 
-@register_model
+@register_model(num_classes=1000)
 def resnet18(**kwargs) -> ResNet:
     """ResNet-18 (ImageNet, table 1): basic blocks (2, 2, 2, 2), 11.7M parameters."""
     return ResNet(BasicBlock, layers=(2, 2, 2, 2), **kwargs)
 
 
-@register_model
+@register_model(num_classes=1000)
 def resnet34(**kwargs) -> ResNet:
     """ResNet-34 (ImageNet, table 1): basic blocks (3, 4, 6, 3), 21.8M parameters."""
     return ResNet(BasicBlock, layers=(3, 4, 6, 3), **kwargs)
 
 
-@register_model
+@register_model(num_classes=1000)
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50 (ImageNet, table 1): bottleneck blocks (3, 4, 6, 3), 25.6M parameters."""
     return ResNet(Bottleneck, layers=(3, 4, 6, 3), **kwargs)

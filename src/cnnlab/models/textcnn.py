@@ -65,7 +65,7 @@ class TextCNN(nn.Module):
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))  # N x num_classes
 
 
-@register_model
+@register_model(num_classes=2)
 def textcnn(**kwargs) -> TextCNN:
     """TextCNN of Kim (2014): widths 3, 4, 5 with 100 filters each, 2 classes."""
     return TextCNN(**kwargs)

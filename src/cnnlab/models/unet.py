@@ -172,7 +172,7 @@ class UNet(nn.Module):
         return self.classifier(x)  # N x num_classes x H' x W'
 
 
-@register_model
+@register_model(task="segmentation", num_classes=2)
 def unet(**kwargs) -> UNet:
     """U-Net of Ronneberger et al. (2015): 572x572x1 -> 388x388x2, 31.0M parameters."""
     return UNet(**kwargs)

@@ -13,8 +13,8 @@ from PIL import Image
 
 from cnnlab.data.images import read_image
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
-from cnnlab.train.objective import main_output
 
 
 @dataclass

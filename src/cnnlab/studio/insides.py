@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
 from cnnlab.runs.predict import needs_inversion
 from cnnlab.studio.errors import StudioError
 from cnnlab.studio.pictures import data_url, grey, signed
-from cnnlab.train.objective import main_output
 
 MAX_LAYERS = 24
 MAX_CHANNELS = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab.models import create_model
+from cnnlab.models import create_model, model_info
 from cnnlab.summary.model_summary import summarize
 
 
@@ -22,7 +22,7 @@ def model_catalog(names: list[str]) -> list[dict]:
         entries.append(
             {
                 "name": name,
-                "input_size": list(model.input_size),
+                "input_size": list(model_info(model).input_size),
                 "params": result.total_params,
                 "macs": result.total_macs,
             }

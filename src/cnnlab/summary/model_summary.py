@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import model_info
 from cnnlab.summary.receptive import SpatialField
 from cnnlab.summary.render import summary_lines
 from cnnlab.summary.trace import LayerRow, trace
@@ -92,15 +93,16 @@ def _field_json(value: SpatialField | None) -> dict | None:
 
 
 def _example_inputs(model, input_size, batch_size, device) -> tuple[torch.Tensor, ...]:
+    info = model_info(model)
     if input_size is None:
-        input_size = getattr(model, "input_size", None)
+        input_size = info.input_size
         if input_size is None:
             raise CnnlabError(
                 f"{type(model).__name__} has no input_size attribute; pass the input size "
                 "(C x H x W), e.g. --input 1x32x32"
             )
     sizes = [input_size] if isinstance(input_size[0], int) else list(input_size)
-    dtype = getattr(model, "input_dtype", torch.float32)
+    dtype = info.input_dtype
     if dtype.is_floating_point:
         return tuple(torch.rand(batch_size, *s, device=device) for s in sizes)
     return tuple(torch.zeros(batch_size, *s, dtype=dtype, device=device) for s in sizes)

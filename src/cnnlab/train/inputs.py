@@ -17,6 +17,7 @@ from torch import nn
 
 from cnnlab.data.augment import to_float
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import model_info
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def spec_for(
     """The input spec of ``model``: its ``input_size`` (C, H, W) decides channels and size."""
     if kind == "tokens":
         return InputSpec(kind="tokens", channels=0)
-    size = getattr(model, "input_size", None)
+    size = model_info(model).input_size
     if size is None or len(size) != 3:
         raise CnnlabError(
             f"{type(model).__name__} has no input_size (C, H, W); set model.input_size"

@@ -14,13 +14,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import main_output
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def main_output(output: torch.Tensor | tuple) -> torch.Tensor:
-    """The main logits of a model's output (the first field of a tuple of heads)."""
-    return output[0] if isinstance(output, tuple) else output
 
 
 def float_output(output: torch.Tensor | tuple) -> torch.Tensor | tuple:

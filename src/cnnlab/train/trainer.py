@@ -28,6 +28,7 @@ from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.data.splits import validation_split as split_last
 from cnnlab.errors import CnnlabError
+from cnnlab.models.info import main_output
 from cnnlab.train import checkpoint as ckpt
 from cnnlab.train.augmentation import Augment, step_generator
 from cnnlab.train.callbacks import BestCheckpoint, Callback, EarlyStopping, NanGuard
@@ -38,13 +39,7 @@ from cnnlab.train.execution import resolve_execution
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec, spec_for
 from cnnlab.train.metrics import MetricState, scalar_metrics
-from cnnlab.train.objective import (
-    LossFunction,
-    Objective,
-    float_output,
-    main_output,
-    match_target,
-)
+from cnnlab.train.objective import LossFunction, Objective, float_output, match_target
 from cnnlab.train.optim import build_optimizer, build_schedule, current_lr
 from cnnlab.train.progress import EpochProgress, epoch_line
 
