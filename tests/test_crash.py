@@ -15,7 +15,7 @@ import torch
 
 from cnnlab.cli.main import main
 from cnnlab.errors import CnnlabError
-from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.runs.checkpoint import load_checkpoint
 
 KILLS = 20
 JOB = ["train", "lenet5", "--dataset", "digits", "--train-split", "train[:480]",

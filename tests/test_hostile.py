@@ -14,8 +14,9 @@ from PIL import Image
 from cnnlab.cli.main import main
 from cnnlab.data import load
 from cnnlab.errors import CnnlabError
+from cnnlab.runs import RunRecorder
+from cnnlab.runs import checkpoint as ckpt
 from cnnlab.train import Trainer, seed_everything
-from cnnlab.train import checkpoint as ckpt
 
 TRAIN = ["train", "lenet5", "--quiet", "--epochs", "1"]
 
@@ -217,9 +218,8 @@ def test_failed_checkpoint_write_keeps_the_previous_and_resume_works(tmp_path, m
         from cnnlab.models import create_model
 
         model = create_model("lenet5")
-        Trainer(model, epochs=3, batch_size=32, checkpoint_every=3, verbose=0, run_dir=folder).fit(
-            *data, resume=resume
-        )
+        recorder = RunRecorder(folder, resume=resume, checkpoint_every=3)
+        Trainer(model, epochs=3, batch_size=32, verbose=0, callbacks=[recorder]).fit(*data)
         return model.state_dict()
 
     reference = run(tmp_path / "a")

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train import checkpoint as ckpt
+from cnnlab.runs import checkpoint as ckpt
+from cnnlab.train import state
 
 
 def test_round_trip_keeps_tensors_and_metadata(tmp_path):
@@ -72,9 +73,9 @@ def test_optimizer_state_round_trip(name):
     for _ in range(2):
         model(torch.randn(4, 3)).sum().backward()
         optimizer.step()
-    tensors, meta = ckpt.optimizer_to_checkpoint(optimizer)
+    tensors, meta = state.optimizer_to_state(optimizer)
     fresh = make[name](model.parameters())
-    ckpt.optimizer_from_checkpoint(fresh, tensors, meta)
+    state.optimizer_from_state(fresh, tensors, meta)
     a, b = optimizer.state_dict(), fresh.state_dict()
     for index, entries in a["state"].items():
         for key, value in entries.items():
@@ -96,14 +97,14 @@ def test_restored_moments_take_the_channels_last_layout_of_their_parameter(fused
         opt.step()
 
     step(optimizer)
-    tensors, meta = ckpt.optimizer_to_checkpoint(optimizer)
+    tensors, meta = state.optimizer_to_state(optimizer)
     saved = {k: v.clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
     start = {k: v.clone() for k, v in conv.state_dict().items()}
     step(optimizer)
     expected = {k: v.clone() for k, v in conv.state_dict().items()}
     conv.load_state_dict(start)
     restored = torch.optim.Adam(conv.parameters(), lr=0.1, fused=fused)
-    ckpt.optimizer_from_checkpoint(restored, saved, meta)
+    state.optimizer_from_state(restored, saved, meta)
     assert restored.state[conv.weight]["exp_avg"].stride() == conv.weight.stride()
     step(restored)
     for key, value in expected.items():
@@ -113,9 +114,9 @@ def test_restored_moments_take_the_channels_last_layout_of_their_parameter(fused
 def test_wrong_architecture_lists_the_mismatch():
     small, other = nn.Sequential(nn.Linear(3, 2)), nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     with pytest.raises(CnnlabError) as info:
-        ckpt.load_weights(other, small.state_dict(), "run/best.safetensors")
+        state.load_weights(other, small.state_dict(), "run/best.safetensors")
     message = str(info.value)
     assert "\n" not in message
     assert "0.weight (2, 3) vs (4, 3)" in message and "run/best.safetensors" in message
     with pytest.raises(CnnlabError, match="1 unexpected: extra"):
-        ckpt.load_weights(small, {**small.state_dict(), "extra": torch.zeros(1)}, "f")
+        state.load_weights(small, {**small.state_dict(), "extra": torch.zeros(1)}, "f")

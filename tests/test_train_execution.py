@@ -11,6 +11,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.runs import RunRecorder
 from cnnlab.train import TrainConfig, Trainer
 from cnnlab.train import execution as ex
 
@@ -51,7 +52,7 @@ def test_channels_last_auto_is_on_for_conv_models_on_cpu():
     ("settings", "message"),
     [
         ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16. Received: precision="),
-        ({"channels_last": "yes"}, "channels_last must be true, false or 'auto'"),
+        ({"channels_last": "sometimes"}, "channels_last must be auto, yes (True) or no (False)"),
     ],
 )
 def test_impossible_settings_are_refused_in_one_line(settings, message):
@@ -63,7 +64,10 @@ def test_impossible_settings_are_refused_in_one_line(settings, message):
 def test_the_run_records_what_was_chosen(tmp_path):
     images = torch.randint(0, 256, (64, 1, 32, 32), dtype=torch.uint8)
     labels = torch.randint(0, 10, (64,))
-    trainer = Trainer(create_model("lenet5"), epochs=1, batch_size=32, verbose=0, run_dir=tmp_path)
+    recorder = RunRecorder(tmp_path)
+    trainer = Trainer(
+        create_model("lenet5"), epochs=1, batch_size=32, verbose=0, callbacks=[recorder]
+    )
     trainer.fit((images, labels))
     recorded = json.loads((tmp_path / "config.json").read_text())["execution"]
     assert recorded == trainer.execution.to_json()

@@ -14,7 +14,7 @@ import torch
 
 from cnnlab.cli.main import main
 from cnnlab.errors import CnnlabError
-from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.runs.checkpoint import load_checkpoint
 
 DIGITS = ["lenet5", "--dataset", "digits", "--quiet", "--seed", "1"]
 

@@ -11,6 +11,8 @@ from torch import nn
 from cnnlab.data import load
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.runs import RunRecorder
+from cnnlab.runs.checkpoint import load_checkpoint
 from cnnlab.train import (
     Callback,
     EarlyStopping,
@@ -20,7 +22,6 @@ from cnnlab.train import (
     seed_everything,
 )
 from cnnlab.train.augmentation import get_augment
-from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.objective import Objective
 
 
@@ -93,23 +94,24 @@ class Crash(Callback):
 
 def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, digits):
     train, val = digits
-    settings = dict(epochs=3, batch_size=32, seed=3, sync_every=1, checkpoint_every=4, verbose=0)
+    settings = dict(epochs=3, batch_size=32, seed=3, sync_every=1, verbose=0)
     augment = get_augment("shift-rotate")
     reference = small_cnn()
-    whole = Trainer(reference, augment=augment, run_dir=tmp_path / "a", **settings)
+    recorder = RunRecorder(tmp_path / "a", checkpoint_every=4)
+    whole = Trainer(reference, augment=augment, callbacks=[recorder], **settings)
     whole_history = whole.fit(train, val)
 
-    crashed = Trainer(
-        small_cnn(), augment=augment, run_dir=tmp_path / "b", callbacks=[Crash(27)], **settings
-    )
+    recorder = RunRecorder(tmp_path / "b", checkpoint_every=4)
+    crashed = Trainer(small_cnn(), augment=augment, callbacks=[Crash(27), recorder], **settings)
     with pytest.raises(KeyboardInterrupt):
         crashed.fit(train, val)
     _, meta = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.safetensors")
     assert (meta["epoch"], meta["step"], meta["global_step"]) == (1, 5, 24)
 
     resumed_model = small_cnn(dropout=0.2)
-    resumed = Trainer(resumed_model, augment=augment, run_dir=tmp_path / "b", **settings)
-    history = resumed.fit(train, val, resume=True)
+    recorder = RunRecorder(tmp_path / "b", resume=True, checkpoint_every=4)
+    resumed = Trainer(resumed_model, augment=augment, callbacks=[recorder], **settings)
+    history = resumed.fit(train, val)
     for key, value in weights(reference).items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
     strip = [{k: v for k, v in r.items() if k != "time"} for r in history.rows]
@@ -123,15 +125,16 @@ def test_resume_of_a_channels_last_lenet_is_exact(tmp_path, digits, precision):
     train, _ = digits
     settings = dict(batch_size=64, seed=1, verbose=0, precision=precision, channels_last=True)
 
-    def trainer(run_dir, epochs):
+    def trainer(run_dir, epochs, resume=False):
         seed_everything(0)
-        return Trainer(create_model("lenet5"), epochs=epochs, run_dir=run_dir, **settings)
+        recorder = RunRecorder(run_dir, resume=resume)
+        return Trainer(create_model("lenet5"), epochs=epochs, callbacks=[recorder], **settings)
 
     whole = trainer(tmp_path / "a", 2)
     whole.fit(train)
     trainer(tmp_path / "b", 1).fit(train)
-    resumed = trainer(tmp_path / "b", 2)
-    resumed.fit(train, resume=True)
+    resumed = trainer(tmp_path / "b", 2, resume=True)
+    resumed.fit(train)
     assert resumed.execution.channels_last and resumed.execution.fused_optimizer
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
@@ -139,13 +142,15 @@ def test_resume_of_a_channels_last_lenet_is_exact(tmp_path, digits, precision):
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, digits):
     with pytest.raises(CnnlabError, match="nothing to resume"):
-        Trainer(small_cnn(), run_dir=tmp_path, verbose=0).fit(digits[0], resume=True)
+        recorder = RunRecorder(tmp_path, resume=True)
+        Trainer(small_cnn(), callbacks=[recorder], verbose=0).fit(digits[0])
 
 
 @pytest.mark.parametrize("model", ["lenet5", "small-cnn"])
 def test_nan_guard_stops_a_diverging_run(tmp_path, digits, model):
     net = create_model("lenet5") if model == "lenet5" else small_cnn()
-    trainer = Trainer(net, epochs=3, optimizer="sgd", lr=1e9, verbose=0, run_dir=tmp_path)
+    recorder = RunRecorder(tmp_path)
+    trainer = Trainer(net, epochs=3, optimizer="sgd", lr=1e9, verbose=0, callbacks=[recorder])
     with pytest.raises(TrainingDiverged) as info:
         trainer.fit(*digits)
     message = str(info.value)
@@ -276,8 +281,7 @@ def test_run_directory_holds_everything(tmp_path, digits):
         small_cnn(),
         epochs=2,
         verbose=0,
-        run_dir=tmp_path,
-        run_info={"model": "custom", "dataset": "digits"},
+        callbacks=[RunRecorder(tmp_path, run_info={"model": "custom", "dataset": "digits"})],
     )
     trainer.fit(*digits)
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
@@ -328,6 +332,6 @@ def test_absurd_settings_are_refused(setting, value):
 
 def test_run_directory_with_tensor_validation(tmp_path, digits):
     train, val = digits
-    trainer = Trainer(small_cnn(), epochs=1, verbose=0, run_dir=tmp_path)
+    trainer = Trainer(small_cnn(), epochs=1, verbose=0, callbacks=[RunRecorder(tmp_path)])
     trainer.fit((train.images, train.labels), (val.images, val.labels))
     assert (tmp_path / "report.html").exists() and (tmp_path / "figures" / "confusion.png").exists()

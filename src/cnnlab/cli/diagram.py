@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from cnnlab.diagram import diagram as draw
 from cnnlab.diagram import load_model
+from cnnlab.runs.load import run_architecture
 
 
 @click.command()
@@ -44,7 +47,9 @@ def diagram(model_or_run, out, direction, input_size, depth):
     cnnlab diagram unet --input 1x188x188 --out unet.svg
     cnnlab diagram runs/demo --out model.svg
     """
-    layout = draw(load_model(model_or_run), input_size, out, direction, depth)
+    is_run = Path(model_or_run).is_dir()
+    model = run_architecture(model_or_run) if is_run else load_model(model_or_run)
+    layout = draw(model, input_size, out, direction, depth)
     shape = "U-shaped, " if layout.u_shaped else ""
     columns = f"{layout.columns} columns, " if layout.columns > 1 else ""
     click.echo(

@@ -1,4 +1,4 @@
-"""``cnnlab run``: the notes' exercises as experiments with reports."""
+"""``cnnlab run``: the course notes' exercises as experiments with reports."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def run(experiment, quick, list_all, table, write, data_dir, no_download, out, t
     for check in report.checks:
         mark = "ok  " if check.passed else "FAIL"
         click.echo(f"[{mark}] {check.claim}: {check.measured}")
-    click.echo(f"report written to {report.ctx.folder / 'report.html'} ({seconds:.0f} s)")
+    click.echo(f"report written to {report.ctx.layout.report_html} ({seconds:.0f} s)")
     failed = [c.claim for c in report.checks if not c.passed]
     if failed:
         raise CnnlabError(f"expected outcome not reproduced: {'; '.join(failed)}")

@@ -1,4 +1,8 @@
-"""``cnnlab train``, ``cnnlab evaluate`` and ``cnnlab predict``: runs from the command line."""
+"""``cnnlab train``, ``cnnlab evaluate`` and ``cnnlab predict``: runs from the command line.
+
+The training options are generated from :class:`~cnnlab.train.TrainConfig`'s fields
+(:mod:`cnnlab.cli.settings`); the rest are the job's (model, data) and runtime options.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,15 @@ import click
 
 from cnnlab.cli.datasets import DATA_DIR_HELP
 from cnnlab.cli.options import parse_options
+from cnnlab.cli.settings import settings_from_options, settings_options
 from cnnlab.data import load
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import load_run
+from cnnlab.runs import TrainJob, load_run, resume_job, run_job
+from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.predict import predict_files
 from cnnlab.train import TrainConfig, Trainer
+from cnnlab.train.augmentation import augmentation_names
 from cnnlab.train.distributed import leave_world
-from cnnlab.train.execution import PRECISIONS
-from cnnlab.train.job import TrainJob, resume_job, run_job
-from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
-
-DEFAULTS = TrainConfig()
-
-
-def _config(**settings) -> TrainConfig:
-    return TrainConfig(**{k: v for k, v in settings.items() if v is not None})
 
 
 @click.command()
@@ -34,45 +32,14 @@ def _config(**settings) -> TrainConfig:
 @click.option("--train-split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default=None, help="Validation split (default: validation/test).")
 @click.option("--validation-split", type=float, default=None, help="Last fraction of training.")
-@click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True)
-@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
-@click.option(
-    "--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True
-)
-@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True)
-@click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, show_default=True)
-@click.option("--momentum", type=float, default=DEFAULTS.momentum, show_default=True)
-@click.option(
-    "--schedule", type=click.Choice(SCHEDULES), default=DEFAULTS.schedule, show_default=True
-)
-@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm.")
+@settings_options(TrainConfig)
 @click.option(
     "--augment",
-    type=click.Choice(["none", "shift-rotate", "flip-elastic"]),
+    type=click.Choice(augmentation_names()),
     default="none",
     show_default=True,
+    help="Batch augmentation, applied identically to images and masks.",
 )
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels only.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
-@click.option("--amp", is_flag=True, help="float16 mixed precision (CUDA only).")
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default=DEFAULTS.precision,
-    show_default=True,
-    help="Training arithmetic: auto = bf16 autocast on CPUs with native bf16, else fp32.",
-)
-@click.option(
-    "--channels-last",
-    type=click.Choice(["auto", "yes", "no"]),
-    default="auto",
-    show_default=True,
-    help="NHWC memory format (auto: on for convolutional models on CPU).",
-)
-@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
-@click.option("--early-stopping", type=int, default=0, help="Patience in epochs (0: off).")
-@click.option("--monitor", default=DEFAULTS.monitor, show_default=True)
 @click.option(
     "-m",
     "--model-arg",
@@ -104,8 +71,10 @@ def _config(**settings) -> TrainConfig:
     "resume",
     type=click.Path(path_type=Path),
     default=None,
-    help="Continue the run in this folder from its last checkpoint.",
+    help="Continue the run in this folder from its last checkpoint (with its settings).",
 )
+@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
 @click.pass_context
 def train(
@@ -115,24 +84,7 @@ def train(
     train_split,
     val_split,
     validation_split,
-    epochs,
-    batch_size,
-    optimizer,
-    lr,
-    weight_decay,
-    momentum,
-    schedule,
-    grad_clip,
     augment,
-    seed,
-    deterministic,
-    device,
-    amp,
-    precision,
-    channels_last,
-    checkpoint_every,
-    early_stopping,
-    monitor,
     model_args,
     dataset_options,
     data_dir,
@@ -140,7 +92,10 @@ def train(
     out,
     name,
     resume,
+    checkpoint_every,
+    device,
     quiet,
+    **settings,
 ):
     """Train MODEL on --dataset and write a run directory (config, history, metrics,
     checkpoints, figures, report).
@@ -150,9 +105,12 @@ def train(
     cnnlab train lenet5 --dataset digits --epochs 20 --out runs
     cnnlab train --resume runs/lenet5-digits-20261126-101500
     """
-    verbose = 2 if quiet else 1
+    runtime = {"verbose": 2 if quiet else 1, "device": device}
+    download = not no_download
     if resume is not None:
-        run_dir, history = resume_job(resume, data_dir, not no_download, verbose=verbose)
+        run_dir, history = resume_job(
+            resume, data_dir, download, checkpoint_every=checkpoint_every, **runtime
+        )
     else:
         if not model or not dataset:
             raise CnnlabError("train needs MODEL and --dataset (or --resume RUN_DIR)")
@@ -167,29 +125,19 @@ def train(
             model_kwargs=parse_options(model_args, "dropout=0.5"),
             dataset_options=parse_options(dataset_options),
             augment=augment,
-            train=_config(
-                epochs=epochs,
-                batch_size=batch_size,
-                optimizer=optimizer,
-                lr=lr,
-                weight_decay=weight_decay,
-                momentum=momentum,
-                schedule=schedule,
-                grad_clip=grad_clip,
-                seed=seed,
-                deterministic=deterministic,
-                device=device,
-                amp=amp,
-                precision=precision,
-                channels_last={"yes": True, "no": False}.get(channels_last, "auto"),
-                checkpoint_every=checkpoint_every,
-                early_stopping=early_stopping,
-                monitor=monitor,
-                verbose=verbose,
-            ),
+            train=settings_from_options(TrainConfig, settings),
         )
         command = shlex.join(["cnnlab", *(ctx.obj or {}).get("argv", [])])
-        run_dir, history = run_job(job, out, data_dir, not no_download, name=name, command=command)
+        run_dir, history = run_job(
+            job,
+            out,
+            data_dir,
+            download,
+            name=name,
+            command=command,
+            checkpoint_every=checkpoint_every,
+            **runtime,
+        )
     leave_world()  # all processes, before any of them exits
     if int(os.environ.get("RANK", "0")) != 0:
         return
@@ -201,7 +149,7 @@ def train(
             if k in ("loss", "val_loss", "accuracy", "val_accuracy", "val_dice", "val_iou")
         }
         click.echo("final: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
-    click.echo(f"run written to {run_dir}  (report: {run_dir / 'report.html'})")
+    click.echo(f"run written to {run_dir}  (report: {RunLayout(run_dir).report_html})")
 
 
 def _print_metrics(result: dict, classes: list[str]) -> None:
@@ -237,11 +185,8 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     if not chosen:
         raise CnnlabError(f"{run_dir} has no validation split; pass --split")
     data = load(job["dataset"], chosen, data_dir, not no_download, **job["dataset_options"])
-    trainer = Trainer(
-        run.model,
-        TrainConfig.from_json(run.config["train"] | {"verbose": 0, "device": "auto"}),
-        input_spec=run.input_spec,
-    )
+    config = TrainConfig.from_json(run.config["train"])
+    trainer = Trainer(run.model, config, input_spec=run.input_spec, verbose=0)
     result = trainer.evaluate(data)
     result = {"split": chosen, "checkpoint": str(run.checkpoint), **result}
     if as_json:

@@ -7,8 +7,9 @@ An experiment writes one folder (``NAME`` for the full variant, ``NAME-quick`` f
     figures/*.png            the experiment's own figures
     runs/<variant>/          one cnnlab run directory per trained model
 
-Training always goes through :class:`~cnnlab.train.Trainer` or
-:func:`~cnnlab.train.job.run_job`; an experiment adds only configuration and analysis.
+Training always goes through :class:`~cnnlab.train.Trainer` (with a
+:class:`~cnnlab.runs.RunRecorder`) or :func:`~cnnlab.runs.run_job`; an experiment adds only
+configuration and analysis.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from torch import nn
 
 from cnnlab.data import Dataset, load
 from cnnlab.files import write_json, write_text
+from cnnlab.runs import RunRecorder, TrainJob, run_job
 from cnnlab.runs.document import Document
+from cnnlab.runs.layout import ExperimentLayout, RunLayout
 from cnnlab.train import History, Trainer
-from cnnlab.train.job import TrainJob, run_job
 
-RESULTS = "results.json"
 EXPERIMENT_PRECISION = "fp32"  # see Context.trainer
 T = TypeVar("T")
 
@@ -57,24 +58,37 @@ class Context:
         """``quick`` in the quick variant, else ``full``."""
         return quick if self.quick else full
 
+    @property
+    def layout(self) -> ExperimentLayout:
+        return ExperimentLayout(self.folder)
+
     def run_dir(self, variant: str) -> Path:
-        return self.folder / "runs" / variant
+        return self.layout.run(variant).root
 
     def figure(self, name: str) -> Path:
-        return self.folder / "figures" / f"{name}.png"
+        return self.layout.figure(name)
 
     def load(self, dataset: str, split: str, **options) -> Dataset:
         """A split of a registered dataset from this context's data directory."""
         return load(dataset, split, self.data_dir, self.download, **options)
 
-    def run_job(self, job: TrainJob, variant: str) -> tuple[Path, History]:
-        """Train ``job`` into ``runs/<variant>`` (see :func:`~cnnlab.train.job.run_job`), in
+    def run_job(self, job: TrainJob, variant: str) -> tuple[RunLayout, History]:
+        """Train ``job`` into ``runs/<variant>`` (see :func:`~cnnlab.runs.run_job`), in
         float32 (see :meth:`trainer`)."""
-        job.train = replace(job.train, verbose=self.verbose, precision=EXPERIMENT_PRECISION)
-        return run_job(job, None, self.data_dir, self.download, run_dir=self.run_dir(variant))
+        job.train = replace(job.train, precision=EXPERIMENT_PRECISION)
+        run_dir, history = run_job(
+            job,
+            None,
+            self.data_dir,
+            self.download,
+            run_dir=self.run_dir(variant),
+            verbose=self.verbose,
+        )
+        return RunLayout(run_dir), history
 
     def trainer(self, model: nn.Module, variant: str, **settings) -> Trainer:
-        """A :class:`~cnnlab.train.Trainer` writing ``runs/<variant>``.
+        """A :class:`~cnnlab.train.Trainer` writing ``runs/<variant>`` (its recorder is
+        ``trainer.callbacks.find(RunRecorder)``).
 
         Experiments train in float32 on every machine: they compare variants that differ in
         ONE factor, some at the edge of stability (mnist-cnn at lr 0.5 without batch norm
@@ -84,7 +98,9 @@ class Context:
         settings.setdefault("verbose", self.verbose)
         settings.setdefault("precision", EXPERIMENT_PRECISION)
         info = {"experiment": self.name, "variant": variant, "quick": self.quick}
-        return Trainer(model, run_dir=self.run_dir(variant), run_info=info, **settings)
+        recorder = RunRecorder(self.run_dir(variant), run_info=info)
+        callbacks = [*settings.pop("callbacks", []), recorder]
+        return Trainer(model, callbacks=callbacks, **settings)
 
 
 @dataclass
@@ -153,10 +169,10 @@ class Report:
 
     def write(self, seconds: float) -> Path:
         """Write ``report.md``, ``report.html`` and ``results.json``; returns the HTML path."""
-        folder = self.ctx.folder
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.ctx.layout
+        folder.root.mkdir(parents=True, exist_ok=True)
         variant = "quick" if self.ctx.quick else "full"
-        page = Document(self.title, folder)
+        page = Document(self.title, folder.root)
         page.paragraph(self.intro)
         page.heading("Results")
         page.table(
@@ -180,10 +196,10 @@ class Report:
             "thread(s). "
             f"Reproduce with: cnnlab run {self.ctx.name}{flag}"
         )
-        write_text(folder / "report.md", page.to_markdown())
-        write_text(folder / "report.html", page.to_html())
-        write_json(folder / RESULTS, self.to_json(seconds))
-        return folder / "report.html"
+        write_text(folder.report_md, page.to_markdown())
+        write_text(folder.report_html, page.to_html())
+        write_json(folder.results, self.to_json(seconds))
+        return folder.report_html
 
     def to_json(self, seconds: float) -> dict:
         settings = self.settings

@@ -1,10 +1,9 @@
-"""LeNet-5 on MNIST (LeCun, Bottou, Bengio & Haffner, 1998), the notes' second exercise.
+"""LeNet-5 on MNIST (LeCun, Bottou, Bengio & Haffner, 1998): the course notes' exercise
+"Esercitazione LeNet-5 con Keras".
 
-Needs MNIST; only the 10,000 test images are on this machine, so the network trains on 8,000
-of them and is tested on the other 2,000 (the paper: 60,000 / 10,000).
-
-Time (this 2-core CPU, one torch thread, shared machine): about 1 s per epoch. Quick: 8
-epochs, about 10 s. Full: 20 epochs, about 25 s; a few seconds on a GPU.
+Needs MNIST's 10,000 test images only (the training file is often absent): the network trains
+on 8,000 of them and is tested on the other 2,000 (:data:`MNIST_SPLITS`; the paper: 60,000 /
+10,000). Quick: 8 epochs. Full: 20 epochs. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from cnnlab.experiments.data import MNIST_SPLITS, describe_source
 from cnnlab.experiments.plots import Line, Panel, epochs_of, plot_panels
 from cnnlab.experiments.registry import register_experiment
 from cnnlab.files import read_json
+from cnnlab.runs import TrainJob
 from cnnlab.train import TrainConfig
-from cnnlab.train.job import TrainJob
 
 PAPER_ERROR = 0.0095  # LeNet-5, no distortions, 60,000 training images (LeCun et al. 1998)
 
@@ -25,7 +24,8 @@ PAPER_ERROR = 0.0095  # LeNet-5, no distortions, 60,000 training images (LeCun e
 @dataclass(frozen=True)
 class Settings:
     """Adam instead of the paper's stochastic diagonal Levenberg-Marquardt; tanh and average
-    pooling as in the paper, C3 fully connected to S2 and a dense output (the notes' LeNet)."""
+    pooling as in the paper, C3 fully connected to S2 and a dense output (the course notes'
+    LeNet-5)."""
 
     epochs: int
     batch_size: int = 64
@@ -46,11 +46,11 @@ def lenet5_mnist(ctx: Context) -> Report:
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed, monitor="val_accuracy"
     )
     job = TrainJob("lenet5", "mnist", train_split, val_split, train=config)
-    run_dir, history = ctx.run_job(job, "lenet5")
-    metrics = read_json(run_dir / "metrics.json")
+    run, history = ctx.run_job(job, "lenet5")
+    metrics = read_json(run.metrics)
     validation = metrics["validation"]
     error = 1 - validation["accuracy"]
-    samples = read_json(run_dir / "config.json")["samples"]
+    samples = read_json(run.config)["samples"]
     report = Report(
         ctx,
         "LeNet-5 on MNIST",
@@ -95,10 +95,8 @@ def lenet5_mnist(ctx: Context) -> Report:
     report.doc.heading("Accuracy and loss per epoch")
     report.doc.figure(path, "Train and held-out accuracy and loss per epoch")
     report.doc.heading("Predictions")
-    report.doc.figure(
-        run_dir / "figures" / "predictions.png", "Held-out digits, mistakes first and in red"
-    )
-    report.doc.figure(run_dir / "figures" / "confusion.png", "Confusion matrix (held out)")
+    report.doc.figure(run.predictions_figure, "Held-out digits, mistakes first and in red")
+    report.doc.figure(run.confusion_figure, "Confusion matrix (held out)")
     report.doc.paragraph(
         f"Held-out error {error:.2%} against the paper's {PAPER_ERROR:.2%}: the paper trained on "
         "60,000 images and tested on 10,000; here the network sees 8,000 and is tested on "

@@ -1,11 +1,10 @@
-"""The notes' first exercise: Keras' "simple MNIST convnet", step by step.
+"""The course notes' first exercise, "Esercitazione CNN e Keras": Keras' "simple MNIST
+convnet", step by step.
 
 Reshape to 28x28x1, scale by 1/255, labels one-hot or sparse (the same loss), train, evaluate,
 predict a grid of digits. Needs MNIST (the 10,000 test images suffice; 8,000 / 2,000 split).
-
-Time (this 2-core CPU, one torch thread, shared machine): about 4 s per epoch. Quick: 3
-epochs, about 15 s. Full: the example's 15 epochs of batch 128, about 1 minute; a few seconds
-on a GPU.
+Quick: 3 epochs. Full: the example's 15 epochs of batch 128. Run times are in
+docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -99,7 +98,7 @@ def mnist_cnn(ctx: Context) -> Report:
     report.result("parameters", sum(p.numel() for p in model.parameters()), "{:,}", "34,826")
     _losses(report, forms, spread)
     report.doc.heading("Training and prediction")
-    report.doc.figure(trainer.run_dir / "figures" / "history.png", "Loss and accuracy per epoch")
+    report.doc.figure(ctx.layout.run("mnist-cnn").history_figure, "Loss and accuracy per epoch")
     report.doc.figure(path, "The first 36 held-out digits: predicted class and probability")
     report.doc.paragraph(
         f"{int((prediction.classes == val.labels[:36]).sum())} of the 36 digits shown are "

@@ -2,15 +2,12 @@
 
 Plain and residual CIFAR-style networks (3x3 conv 16, three stages of 16/32/64 channels, batch
 norm) at depths 20 and 56 on the same data with the same budget, and the gradient reaching
-each layer at initialization for sigmoid, ReLU and residual networks (the notes' vanishing
-gradient).
+each layer at initialization for sigmoid, ReLU and residual networks (the vanishing gradient
+and the degradation problem of the course notes' "Residual Networks").
 
-Time (this 2-core CPU, one torch thread, shared machine). Quick: the bundled 8x8 digits, 8
-epochs (Adam, cosine schedule); 0.5 s per epoch for the 20-layer networks and 1.4 s for the
-56-layer ones, about 45 s in all. Full: CIFAR-10 (download), the paper's SGD (lr 0.1,
-momentum 0.9, weight decay 1e-4, batch 128) for 164 epochs, with a cosine schedule instead of
-the two steps; measured 2.5 minutes per epoch for a 20-layer and 7-8 minutes for a 56-layer
-network, about 55 hours for the four; about 1.5 hours on one recent GPU.
+Quick: the bundled 8x8 digits, 8 epochs (Adam, cosine schedule). Full: CIFAR-10 (download),
+the paper's SGD (lr 0.1, momentum 0.9, weight decay 1e-4, batch 128) for 164 epochs, with a
+cosine schedule instead of the two steps. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -26,8 +23,8 @@ from cnnlab.experiments.base import Context, Report
 from cnnlab.experiments.plots import Line, Panel, epochs_of, plot_panels
 from cnnlab.experiments.registry import register_experiment
 from cnnlab.models import create_model
+from cnnlab.runs import TrainJob
 from cnnlab.train import History, TrainConfig
-from cnnlab.train.job import TrainJob
 
 
 @dataclass(frozen=True)

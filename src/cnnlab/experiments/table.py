@@ -10,9 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from cnnlab.experiments.base import RESULTS
 from cnnlab.experiments.registry import list_experiments
 from cnnlab.experiments.runner import experiment_folder
+from cnnlab.runs.layout import ExperimentLayout
 
 HEADER = ["experiment", "quantity", "cnnlab", "literature", "variant", "time"]
 
@@ -22,7 +22,7 @@ def collect_results(out: str | os.PathLike) -> list[dict]:
     found = []
     for name in list_experiments():
         for quick in (False, True):
-            path = experiment_folder(out, name, quick) / RESULTS
+            path = ExperimentLayout(experiment_folder(out, name, quick)).results
             if path.is_file():
                 found.append(json.loads(path.read_text(encoding="utf-8")))
                 break

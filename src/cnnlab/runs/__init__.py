@@ -1,6 +1,23 @@
-"""Run directories: layout, report, and loading a trained model back."""
+"""Run directories: the recorder that writes them, their layout, the job that trains from
+names, the report, and loading a trained model back.
 
+>>> from cnnlab.runs import RunRecorder  # doctest: +SKIP
+>>> Trainer(model, callbacks=[RunRecorder("runs/mine")]).fit(train, val)  # doctest: +SKIP
+"""
+
+from cnnlab.runs.job import TrainJob, resume_job, run_job
+from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.load import LoadedRun, load_run
-from cnnlab.runs.outputs import write_report
+from cnnlab.runs.recorder import RunRecorder
+from cnnlab.runs.report import write_report
 
-__all__ = ["LoadedRun", "load_run", "write_report"]
+__all__ = [
+    "LoadedRun",
+    "RunLayout",
+    "RunRecorder",
+    "TrainJob",
+    "load_run",
+    "resume_job",
+    "run_job",
+    "write_report",
+]

@@ -84,9 +84,9 @@ def run_detail(request: Request) -> Response:
 
 def report(request: Request) -> Response:
     entry = _run(request)
-    page = entry.path / "report.html"
+    page = entry.layout.report_html
     if not page.is_file() or not catalog.inside(page, entry.path):
-        raise StudioError(f"run {entry.id!r} has no report.html", 404)
+        raise StudioError(f"run {entry.id!r} has no {page.name}", 404)
     return FileResponse(page, headers={"Content-Security-Policy": REPORT_POLICY})
 
 

@@ -7,12 +7,13 @@ from collections import OrderedDict
 from pathlib import Path
 
 from cnnlab.runs import LoadedRun, load_run
-from cnnlab.runs.layout import BEST, LAST
+from cnnlab.runs.layout import RunLayout
 
 
 def _stamp(run_dir: Path) -> tuple[int, ...]:
     """Modification times of the checkpoints: a new value means new weights."""
-    files = (run_dir / BEST, run_dir / LAST)
+    layout = RunLayout(run_dir)
+    files = (layout.best, layout.last)
     return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in files)
 
 

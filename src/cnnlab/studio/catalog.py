@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_json
-from cnnlab.runs.layout import CONFIG, METRICS
+from cnnlab.runs.layout import RunLayout
 from cnnlab.studio.errors import StudioError
 
 MAX_DEPTH = 6
@@ -29,6 +29,10 @@ class RunEntry:
     id: str
     path: Path
 
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.path)
+
 
 def inside(path: Path, folder: Path) -> bool:
     """Whether ``path``, with symbolic links followed, is ``folder`` or lies below it."""
@@ -40,7 +44,8 @@ def inside(path: Path, folder: Path) -> bool:
 
 def is_run(folder: Path) -> bool:
     """A run folder holds ``config.json`` and ``checkpoints/``, both really inside it."""
-    config, checkpoints = folder / CONFIG, folder / "checkpoints"
+    layout = RunLayout(folder)
+    config, checkpoints = layout.config, layout.checkpoints
     return (
         config.is_file()
         and checkpoints.is_dir()
@@ -114,8 +119,8 @@ def summarize(entry: RunEntry) -> dict:
     """What the runs list shows: model, dataset, task, date and best metrics."""
     summary: dict = {"id": entry.id, "name": entry.path.name}
     try:
-        config = _read(entry.path / CONFIG, entry.path)
-        metrics = _read(entry.path / METRICS, entry.path)
+        config = _read(entry.layout.config, entry.path)
+        metrics = _read(entry.layout.metrics, entry.path)
     except CnnlabError as error:  # a broken run stays listed, with the reason
         return {**summary, "error": str(error)}
     run, spec = _section(config, "run"), _section(config, "input_spec")
@@ -129,7 +134,7 @@ def summarize(entry: RunEntry) -> dict:
         monitor=metrics.get("monitor"),
         metrics=_numbers(_section(metrics, "validation")) or _numbers(_section(metrics, "best")),
         predictable=config.get("task") == "classification" and spec.get("kind") == "image",
-        has_report=(entry.path / "report.html").is_file(),
+        has_report=entry.layout.report_html.is_file(),
     )
     return summary
 
@@ -141,6 +146,6 @@ def describe(entry: RunEntry) -> dict:
         return summary
     return {
         **summary,
-        "config": _read(entry.path / CONFIG, entry.path),
-        "results": _read(entry.path / METRICS, entry.path),
+        "config": _read(entry.layout.config, entry.path),
+        "results": _read(entry.layout.metrics, entry.path),
     }

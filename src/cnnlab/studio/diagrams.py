@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from cnnlab.diagram import diagram
-from cnnlab.runs.layout import FIGURES
+from cnnlab.runs.layout import RunLayout
 from cnnlab.studio.cache import ModelCache
 from cnnlab.studio.catalog import inside
 from cnnlab.studio.errors import StudioError
@@ -28,7 +28,7 @@ class DiagramCache:
         Raises:
             StudioError: 422 when the model cannot be rebuilt or traced.
         """
-        saved = run_dir / FIGURES / "diagram.svg"
+        saved = RunLayout(run_dir).diagram_figure
         if saved.is_file() and inside(saved, run_dir):
             return saved.read_text(encoding="utf-8", errors="replace")
         with self._lock:

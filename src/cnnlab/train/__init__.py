@@ -1,14 +1,16 @@
-"""Training: ``Trainer`` / ``fit``, metrics, callbacks, checkpoints, history, jobs.
+"""Training: ``Trainer`` / ``fit``, callbacks, metrics, history. The loop only: run
+directories are written by :class:`cnnlab.runs.RunRecorder`, a callback.
 
 >>> from cnnlab.train import Trainer, fit  # doctest: +SKIP
 >>> history = fit(model, train, validation, epochs=5, lr=1e-3)  # doctest: +SKIP
 """
 
 from cnnlab.train.callbacks import (
-    BestCheckpoint,
     Callback,
+    CallbackList,
     EarlyStopping,
     LearningRateLogger,
+    Monitor,
     NanGuard,
     TrainingDiverged,
 )
@@ -17,21 +19,29 @@ from cnnlab.train.environment import auto_device, seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec
 from cnnlab.train.metrics import MetricState, confusion_matrix
+from cnnlab.train.profiling import Profiler, SectionTimer
+from cnnlab.train.progress import ProgressBar
+from cnnlab.train.state import TrainingState
 from cnnlab.train.trainer import Prediction, Trainer, fit
 
 __all__ = [
-    "BestCheckpoint",
     "Callback",
+    "CallbackList",
     "EarlyStopping",
     "History",
     "InputSpec",
     "LearningRateLogger",
     "MetricState",
+    "Monitor",
     "NanGuard",
     "Prediction",
+    "Profiler",
+    "ProgressBar",
+    "SectionTimer",
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
+    "TrainingState",
     "auto_device",
     "confusion_matrix",
     "fit",

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from cnnlab.data.augment import elastic_deform, random_affine
-from cnnlab.errors import CnnlabError
+from cnnlab.registry import Registry
 
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
@@ -48,14 +48,19 @@ def flip_elastic(inputs, targets, generator):
     return elastic_deform(images, masks, generator=generator)
 
 
-AUGMENTATIONS: dict[str, Augment] = {"shift-rotate": shift_rotate, "flip-elastic": flip_elastic}
+AUGMENTATIONS: Registry[Augment] = Registry("augmentation")
+AUGMENTATIONS.add("shift-rotate", shift_rotate)
+AUGMENTATIONS.add("flip-elastic", flip_elastic)
+NO_AUGMENTATION = "none"
+
+
+def augmentation_names() -> list[str]:
+    """What ``--augment`` accepts: ``none`` and every registered augmentation."""
+    return [NO_AUGMENTATION, *AUGMENTATIONS.names()]
 
 
 def get_augment(name: str | None) -> Augment | None:
     """The augmentation called ``name`` (``none`` or None: no augmentation)."""
-    if name is None or name == "none":
+    if name is None or name == NO_AUGMENTATION:
         return None
-    if name not in AUGMENTATIONS:
-        known = ", ".join(["none", *AUGMENTATIONS])
-        raise CnnlabError(f"unknown augmentation {name!r}; choose one of: {known}")
-    return AUGMENTATIONS[name]
+    return AUGMENTATIONS.get(name)

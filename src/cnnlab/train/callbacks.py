@@ -1,28 +1,50 @@
-"""Callbacks: small objects the trainer calls at fixed points of a fit (Keras' design).
+"""Callbacks: the loop dispatches, callbacks act (Keras' ``CallbackList`` design).
 
-Hooks: ``on_fit_start(trainer)``, ``on_sync(trainer, loss)`` (each time the trainer reads the
-running loss back from the device, every few steps: per-step reads would stall the device),
-``on_epoch_end(trainer, row)`` with the epoch's history row, ``on_fit_end(trainer)``.
-A callback stops training by setting ``trainer.stop_training = True``. Its ``state_dict`` is
-saved in checkpoints, so a resumed fit continues with the same patience and best value.
+The trainer calls, each with the trainer first: ``on_fit_start`` (once, after the optimizer
+and schedule exist), ``on_epoch_begin(epoch)``, ``on_train_batch_begin(batch)`` and
+``on_train_batch_end(batch)`` around every training step (``batch``: its index in the epoch),
+``on_sync(loss)`` each time the running loss is read back from the device (every few steps:
+a read per step would stall the device), ``on_epoch_end(row)`` with the epoch's history row,
+and ``on_fit_end`` (after the final validation). A callback stops training by setting
+``trainer.stop_training = True``. Its ``state_dict`` is part of the trainer's, so a resumed
+fit continues with the same patience and best value.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from cnnlab.train.trainer import Trainer
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing.
+
+    ``saves_state``: a callback that writes the trainer's state (a run recorder) runs after
+    all others at every hook, so what it saves includes their updates (Lightning moves its
+    checkpoint callbacks last for the same reason), and what it restores at fit start is not
+    reset by another callback's ``on_fit_start``.
+    """
+
+    saves_state = False
 
     def on_fit_start(self, trainer: Trainer) -> None:
         """Called once before the first epoch (also when resuming)."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Called before the first step of epoch ``epoch`` (0-based)."""
+
+    def on_train_batch_begin(self, trainer: Trainer, batch: int) -> None:
+        """Called before training step ``batch`` of the epoch."""
+
+    def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
+        """Called after training step ``batch`` of the epoch."""
 
     def on_sync(self, trainer: Trainer, loss: float) -> None:
         """Called with the running mean training loss of the epoch so far."""
@@ -31,13 +53,113 @@ class Callback:
         """Called after validation with the epoch's history row."""
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        """Called once after the last epoch."""
+        """Called once after the last epoch and the final validation."""
 
     def state_dict(self) -> dict:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class CallbackList:
+    """The callbacks of one trainer, state savers last, dispatched in that order."""
+
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self.callbacks: list[Callback] = []
+        for callback in callbacks:
+            self.append(callback)
+
+    def append(self, callback: Callback) -> None:
+        if not isinstance(callback, Callback):
+            raise CnnlabError(
+                f"callbacks must be cnnlab.train.Callback objects. Received: "
+                f"{type(callback).__name__}"
+            )
+        self.callbacks.append(callback)
+        self.callbacks.sort(key=lambda c: c.saves_state)  # stable: order kept within groups
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def find(self, kind: type) -> Callback | None:
+        """The first callback of class ``kind``, or None."""
+        return next((c for c in self.callbacks if isinstance(c, kind)), None)
+
+    def keyed(self) -> list[tuple[str, Callback]]:
+        """Callbacks keyed ``ClassName:n`` (n-th of its class), so a resumed fit matches saved
+        states to callbacks even when the list differs."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keyed.append((f"{name}:{seen[name]}", callback))
+        return keyed
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        for callback in self.callbacks:
+            callback.on_fit_start(trainer)
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(trainer, epoch)
+
+    def on_train_batch_begin(self, trainer: Trainer, batch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(trainer, batch)
+
+    def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_end(trainer, batch)
+
+    def on_sync(self, trainer: Trainer, loss: float) -> None:
+        for callback in self.callbacks:
+            callback.on_sync(trainer, loss)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(trainer, row)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        for callback in self.callbacks:
+            callback.on_fit_end(trainer)
+
+
+class Monitor:
+    """The best value so far of one history column.
+
+    Args:
+        name: the column, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (max for rates such as accuracy or Dice,
+            min for losses and errors).
+        min_delta: smallest change that counts as an improvement.
+    """
+
+    def __init__(self, name: str, mode: str = "auto", min_delta: float = 0.0) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise CnnlabError(f"mode must be auto, min or max. Received: mode={mode!r}")
+        self.name = name
+        self.mode = ("max" if higher_is_better(name) else "min") if mode == "auto" else mode
+        self.min_delta = abs(min_delta)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def improved(self, row: dict[str, float]) -> bool:
+        """Whether ``row``'s value beats the best so far (NaN and missing never do); if it
+        does, it becomes the best."""
+        value = row.get(self.name, math.nan)
+        if not math.isfinite(value):
+            return False
+        if self.mode == "min":
+            better = value < self.best - self.min_delta
+        else:
+            better = value > self.best + self.min_delta
+        if better:
+            self.best = value
+        return better
 
 
 class TrainingDiverged(CnnlabError):
@@ -50,7 +172,7 @@ class NanGuard(Callback):
 
     Without it a diverged run keeps going and writes garbage weights over good checkpoints.
     The ratio test matters with saturating activations (LeNet-5's tanh), where an absurd
-    learning rate gives a loss of 1e10 that never becomes NaN.
+    learning rate gives a huge loss that never becomes NaN.
     """
 
     def __init__(self, max_ratio: float = 1e4) -> None:
@@ -94,23 +216,14 @@ class EarlyStopping(Callback):
     ) -> None:
         if patience < 1:
             raise CnnlabError(f"patience must be >= 1. Received: patience={patience}")
-        self.monitor = monitor
+        self.monitor = Monitor(monitor, mode, min_delta)
         self.patience = patience
-        self.mode = monitor_mode(monitor) if mode == "auto" else mode
-        self.min_delta = abs(min_delta)
-        self.best = math.inf if self.mode == "min" else -math.inf
         self.wait = 0
         self.stopped_epoch: int | None = None
 
-    def improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
-        value = row.get(self.monitor, math.nan)
-        if math.isfinite(value) and self.improved(value):
-            self.best, self.wait = value, 0
+        if self.monitor.improved(row):
+            self.wait = 0
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -118,36 +231,11 @@ class EarlyStopping(Callback):
             trainer.stop_training = True
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        return {"best": self.monitor.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best, self.wait = state["best"], state["wait"]
+        self.monitor.best, self.wait = state["best"], state["wait"]
         self.stopped_epoch = state["stopped_epoch"]
-
-
-class BestCheckpoint(Callback):
-    """Save the weights of the best epoch by ``monitor`` to ``checkpoints/best.safetensors``."""
-
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto") -> None:
-        self.monitor = monitor
-        self.mode = monitor_mode(monitor) if mode == "auto" else mode
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch: int | None = None
-
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
-        value = row.get(self.monitor, math.nan)
-        if not math.isfinite(value):
-            return
-        better = value < self.best if self.mode == "min" else value > self.best
-        if better:
-            self.best, self.best_epoch = value, int(row["epoch"])
-            trainer.save_best(self.monitor, value)
-
-    def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
 
 
 class LearningRateLogger(Callback):
@@ -167,9 +255,3 @@ class LearningRateLogger(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.steps, self.values = list(state["steps"]), list(state["values"])
-
-
-def monitor_mode(monitor: str) -> str:
-    """``"max"`` for accuracy-like metrics, ``"min"`` for losses and errors."""
-    higher = ("accuracy", "precision", "recall", "f1", "iou", "dice")
-    return "max" if any(word in monitor for word in higher) else "min"

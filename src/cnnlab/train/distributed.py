@@ -77,8 +77,9 @@ def broadcast_object(value, world: World):
 
 def leave_world() -> None:
     """Wait for every process, then tear the process group down. A process that exits with
-    gloo's threads still running aborts ("terminate called without an active exception",
-    seen on rank 1 in about one 2-process run in three), failing the whole torchrun job."""
+    gloo's threads still running can abort ("terminate called without an active exception"),
+    which fails the whole torchrun job; the barrier lets every rank finish its collectives
+    before any of them destroys the group."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

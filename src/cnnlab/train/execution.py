@@ -1,27 +1,30 @@
-"""How a fit runs fast on this machine: numeric precision, memory format, optimizer
-implementation and allocator, each resolved once from a setting (``auto`` by default) and
-recorded in the run's ``config.json``.
+"""How a fit runs fast: numeric precision, memory format, optimizer implementation and
+allocator, each resolved once from a setting (``auto`` by default) and recorded in the run's
+``config.json``.
 
-The ``auto`` choices were measured (``benchmarks/PROFILE.md``: every model of the zoo, one
-process, interleaved rounds; 2-core AMD EPYC Zen 5 with AVX512-BF16, PyTorch 2.13):
+The ``auto`` choices come from benchmarks of every model of the zoo; the numbers, and the
+hardware and torch version they were taken with, are in ``benchmarks/PROFILE.md`` (section
+"The choices, by measurement"). Why each choice pays:
 
-- precision: bfloat16 autocast is 1.1x (LeNet-5) to 2.6x (MNIST CNN) faster than float32
-  channels_last on CPUs that multiply bfloat16 natively (AVX512-BF16 or AMX); elsewhere it
-  is emulated and slower, so ``auto`` means float32 there. Weights, optimizer moments, the
-  loss and the metrics stay float32, and only training steps use it: evaluation and
-  prediction run in float32, so reported metrics are the ones ``cnnlab evaluate``
-  reproduces. PyTorch makes the same kind of trade by default on recent NVIDIA GPUs, where
-  cuDNN convolutions use TF32.
-- memory format: channels_last (NHWC, oneDNN's native layout) is 1.1-1.6x faster in
-  float32 for every 2-D convolutional model of the zoo on CPU; on CUDA it is used only with
-  reduced precision (tensor cores).
-- optimizer: the fused single-kernel Adam/AdamW/SGD step is 2.2x (LeNet-5) to 3.2x (U-Net,
-  7.8 M parameters: 14.4 -> 4.5 ms) faster than PyTorch's default multi-tensor one.
+- precision: bfloat16 autocast in training steps, on CPUs that multiply bfloat16 natively
+  (AVX512-BF16 or AMX): half the bytes per operand and twice the products per vector
+  instruction. Without that hardware bfloat16 is emulated and slower than float32, so
+  ``auto`` means float32 there. Weights, optimizer moments, the loss and the metrics stay
+  float32, and only training steps use it: evaluation and prediction run in float32, so
+  reported metrics are the ones ``cnnlab evaluate`` reproduces. PyTorch makes the same kind
+  of trade by default on recent NVIDIA GPUs, where cuDNN convolutions use TF32.
+- memory format: channels_last (NHWC) is oneDNN's native layout, so CPU convolutions skip
+  the reorder of every input and output that NCHW costs; it is used for every 2-D
+  convolutional model on CPU. On CUDA it pays only with reduced precision, whose tensor-core
+  kernels work in NHWC.
+- optimizer: the fused Adam/AdamW/SGD step updates all parameters in one kernel, one pass
+  over parameters, gradients and moments, where PyTorch's default multi-tensor
+  implementation makes a pass per elementwise operation; the gain grows with the number of
+  parameters.
 - memory: glibc hands each allocation above its mmap threshold (dynamic, 128 KiB to 32 MiB)
   fresh pages from the kernel and returns them on free, so a step's large activations can be
-  page-faulted in again at every step. Depending on how the threshold moved early in the
-  process, an MNIST CNN epoch took 1.6 million minor faults and 0.6 cores of system time
-  (6,200 img/s) or none (11,400 img/s). The trainer raises the mmap and trim thresholds
+  page-faulted in again at every step, at a cost in system time that depends on how the
+  threshold moved early in the process. The trainer raises the mmap and trim thresholds
   once per process (Linux/glibc): freed memory is reused, at the cost of the process keeping
   its peak heap.
 """
@@ -39,6 +42,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+CHANNELS_LAST = ("auto", "yes", "no")  # yes/no are written True/False in a config
 FUSED_DEVICES = ("cpu", "cuda")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 KEEP_BYTES = 1 << 30  # allocations below stay on the heap; free memory up to this is kept
@@ -84,10 +88,20 @@ def check_precision(setting: str) -> None:
         )
 
 
+def channels_last_setting(setting: bool | str) -> bool | str:
+    """``setting`` with ``yes``/``no`` written as True/False; refused when not a choice."""
+    value = (
+        {"yes": True, "no": False}.get(setting, setting) if isinstance(setting, str) else setting
+    )
+    check_channels_last(value)
+    return value
+
+
 def check_channels_last(setting: bool | str) -> None:
     if setting not in (True, False, "auto"):
         raise CnnlabError(
-            f"channels_last must be true, false or 'auto'. Received: channels_last={setting!r}"
+            "channels_last must be auto, yes (True) or no (False). "
+            f"Received: channels_last={setting!r}"
         )
 
 

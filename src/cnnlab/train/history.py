@@ -1,4 +1,5 @@
-"""Per-epoch record of a fit, as Keras' ``History``: one row per epoch, one column per value.
+"""Per-epoch record of a fit, as Keras' ``History``: a callback that keeps one row per epoch,
+one column per value.
 
 Columns: ``epoch``, train values (``loss``, ``accuracy``, ...), validation values with a
 ``val_`` prefix, ``lr`` (learning rate at the end of the epoch) and ``time`` (seconds).
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_path
+from cnnlab.train.callbacks import Callback
 
 
 def _cell(value: float) -> str:
@@ -20,14 +22,27 @@ def _cell(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(float(value))
 
 
-class History:
-    """Rows of per-epoch values that round-trip through ``history.csv`` and plot themselves."""
+class History(Callback):
+    """Rows of per-epoch values that round-trip through ``history.csv`` and plot themselves.
+
+    Every trainer has one (``trainer.history``, returned by ``fit``); it records each epoch's
+    row at ``on_epoch_end`` and is saved with the trainer's state.
+    """
 
     def __init__(self, rows: list[dict[str, float]] | None = None) -> None:
         self.rows: list[dict[str, float]] = [dict(r) for r in rows or []]
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(dict(row))
+
+    def on_epoch_end(self, trainer, row: dict[str, float]) -> None:
+        self.append(row)
+
+    def state_dict(self) -> dict:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [dict(r) for r in state["rows"]]
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -1,8 +1,9 @@
 """Turning stored samples into what a model takes, the same way in training and in predict.
 
 Images are stored as uint8 0..255 (N x C x H x W). The model gets float32 scaled by 1/255 (the
-notes' normalization), optionally standardized per channel, and resized to the model's
-``input_size`` when the data's size differs (sklearn's 8x8 digits for a 28x28 LeNet-5).
+normalization of the course notes' "Esercitazione CNN e Keras"), optionally standardized per
+channel, and resized to the model's ``input_size`` when the data's size differs (sklearn's 8x8
+digits for a 28x28 LeNet-5).
 Token ids (text) pass through unchanged.
 """
 
@@ -18,6 +19,7 @@ from torch import nn
 from cnnlab.data.augment import to_float
 from cnnlab.errors import CnnlabError
 from cnnlab.models.info import model_info
+from cnnlab.train.data import input_kind, target_task
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,34 @@ def spec_for(
         mean=tuple(mean) if mean is not None else None,
         std=tuple(std) if std is not None else None,
     )
+
+
+def spec_for_data(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> InputSpec:
+    """The spec that feeds ``inputs`` to ``model``: token ids pass through; images are resized
+    to the model's size for classification, and keep their size for segmentation (the masks
+    must keep matching the images)."""
+    resize = target_task(targets) == "classification"
+    return spec_for(model, input_kind(inputs), resize=resize, mean=mean, std=std)
+
+
+def prepare_inputs(spec: InputSpec, inputs: torch.Tensor) -> torch.Tensor:
+    """``spec.apply(inputs)`` for a whole data set: resampling runs in chunks (bounded scratch
+    memory), and inputs that could hold NaN or Inf (floats, standardized images) are checked."""
+    if spec.resizes(inputs):
+        prepared = torch.cat([spec.apply(part) for part in inputs.split(4096)])
+    else:
+        prepared = spec.apply(inputs)
+    may_be_nonfinite = inputs.is_floating_point() or spec.std is not None
+    if may_be_nonfinite and not bool(torch.isfinite(prepared).all()):
+        bad = (~torch.isfinite(prepared)).flatten(1).any(1).nonzero().flatten()
+        raise CnnlabError(
+            f"the inputs hold NaN or Inf in {len(bad)} samples (first: index "
+            f"{int(bad[0])}); clean or drop them before training"
+        )
+    return prepared

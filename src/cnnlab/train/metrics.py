@@ -19,6 +19,15 @@ import torch
 
 from cnnlab.errors import CnnlabError
 
+RATES = ("accuracy", "precision", "recall", "f1", "iou", "dice")
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether history column ``name`` is a rate (accuracy, precision, recall, F1, IoU, Dice,
+    with or without a ``val_``/``macro_``/``top5_`` prefix): in [0, 1], shown as a
+    percentage, better when higher. Losses and errors are better when lower."""
+    return any(word in name for word in RATES)
+
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """K x K int64 counts, rows = true class, columns = predicted class."""

@@ -1,7 +1,9 @@
 """A training job from names: dataset + model + settings -> a run directory.
 
 This is what ``cnnlab train`` and the experiments call. The job is plain data
-(:class:`TrainJob`), saved in ``config.json``, so ``--resume`` rebuilds the same job.
+(:class:`TrainJob`), saved in ``config.json``, so ``--resume`` rebuilds the same job. Its
+path is the package's one direction: data sets -> model -> :class:`~cnnlab.train.Trainer`
+-> :class:`~cnnlab.runs.RunRecorder` -> run directory.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from torch import nn
 from cnnlab.data import Dataset, dataset_info, load
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_json
-from cnnlab.models import create_model
-from cnnlab.runs.layout import check_run_dir, new_run_dir
+from cnnlab.models import create_model, model_card
+from cnnlab.runs.layout import check_run_dir
+from cnnlab.runs.recorder import RunRecorder
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.distributed import broadcast_object, init_world
-from cnnlab.train.environment import auto_device, seed_everything
+from cnnlab.train.data import target_task
+from cnnlab.train.environment import seed_everything
 from cnnlab.train.history import History
-from cnnlab.train.inputs import spec_for
+from cnnlab.train.inputs import spec_for_data
 from cnnlab.train.trainer import Trainer
 
 
@@ -41,7 +44,7 @@ class TrainJob:
         model_kwargs: builder arguments; ``num_classes``, ``in_channels``, ``image_size`` (or
             ``vocab_size``/``seq_len`` for text) are filled in from the dataset when absent.
         dataset_options: loader options (``length=`` for sms-spam, ...).
-        augment: ``none``, ``shift-rotate`` or ``flip-elastic``.
+        augment: ``none`` or a registered augmentation (``shift-rotate``, ``flip-elastic``).
         mean, std: per-channel standardization of inputs (None: only the 1/255 scaling).
         train: the training settings.
     """
@@ -116,6 +119,41 @@ def _default_val_split(dataset: str, train_split: str) -> str | None:
     return None
 
 
+def _load_data(
+    job: TrainJob, data_dir: str | os.PathLike | None, download: bool
+) -> tuple[Dataset, Dataset | None]:
+    """The job's training split and validation split (None when it has none)."""
+
+    def split(name: str) -> Dataset:
+        return load(job.dataset, name, data_dir, download, **job.dataset_options)
+
+    return split(job.train_split), split(job.val_split) if job.val_split else None
+
+
+def _check_task(name: str, data: Dataset) -> None:
+    """Refuse a model whose task is not the data's (a segmentation U-Net on digit labels)."""
+    wanted, have = model_card(name).task, target_task(data.tensors()[1])
+    if wanted is not None and wanted != have:
+        raise CnnlabError(
+            f"{name} is a {wanted} model but {data.info.name} is {have} data; "
+            f"choose a {have} model (cnnlab models) or a {wanted} dataset (cnnlab datasets list)"
+        )
+
+
+def _trainer(job: TrainJob, model: nn.Module, train: Dataset, recorder: RunRecorder, **runtime):
+    inputs, targets = train.tensors()
+    spec = spec_for_data(model, inputs, targets, mean=job.mean, std=job.std)
+    return Trainer(
+        model,
+        job.train,
+        augment=get_augment(job.augment),
+        input_spec=spec,
+        classes=list(train.classes),
+        callbacks=[recorder],
+        **runtime,
+    )
+
+
 def run_job(
     job: TrainJob,
     runs_dir: str | os.PathLike | None = None,
@@ -124,71 +162,61 @@ def run_job(
     run_dir: str | os.PathLike | None = None,
     name: str | None = None,
     command: str | None = None,
+    checkpoint_every: int = 0,
+    **runtime,
 ) -> tuple[Path, History]:
     """Load the data, build the model, fit, and write the run; returns (run_dir, history).
 
-    ``command`` is recorded in ``config.json`` as the way to reproduce the run (default: this
-    process's command line)."""
-    train = load(job.dataset, job.train_split, data_dir, download, **job.dataset_options)
-    val_split = job.val_split
-    if val_split is None and job.validation_split is None:
-        val_split = _default_val_split(job.dataset, job.train_split)
-    validation = (
-        load(job.dataset, val_split, data_dir, download, **job.dataset_options)
-        if val_split
-        else None
-    )
-    seed_everything(job.train.seed, job.train.deterministic)
-    model, kwargs = build_model(job.model, train, job.model_kwargs)
-    job.model_kwargs, job.val_split = kwargs, val_split
-    if run_dir is None:
-        world = init_world(auto_device(job.train.device).type)
-        if world.is_main:
-            run_dir = new_run_dir(runs_dir or "runs", name or f"{job.model}-{job.dataset}")
-        run_dir = broadcast_object(run_dir, world)
-    trainer = _trainer(job, model, train, Path(run_dir), command)
-    history = trainer.fit(train, validation, validation_split=job.validation_split)
-    return Path(run_dir), history
-
-
-def _trainer(
-    job: TrainJob, model: nn.Module, train: Dataset, run_dir: Path, command: str | None = None
-) -> Trainer:
-    kind = "tokens" if train.tokens is not None else "image"
-    spec = spec_for(model, kind, resize=train.masks is None, mean=job.mean, std=job.std)
+    Args:
+        job: what to train on what.
+        runs_dir: the folder where a fresh run directory ``NAME-YYYYmmdd-HHMMSS`` is made.
+        data_dir, download: where the data sets are, and whether missing files are fetched.
+        run_dir: instead of a fresh folder under ``runs_dir``, this folder.
+        name: the fresh folder's name (default ``MODEL-DATASET``).
+        command: recorded in ``config.json`` as the way to reproduce the run (default: this
+            process's command line).
+        checkpoint_every: also checkpoint every N steps.
+        **runtime: the trainer's runtime options (``device``, ``verbose``, ``sync_every``,
+            ``eval_batch_size``).
+    """
+    if job.val_split is None and job.validation_split is None:
+        job.val_split = _default_val_split(job.dataset, job.train_split)
+    train, validation = _load_data(job, data_dir, download)
+    _check_task(job.model, train)
+    seed_everything(job.train.seed, job.train.deterministic)  # the model's initialization
+    model, job.model_kwargs = build_model(job.model, train, job.model_kwargs)
     info = job.to_json() | {"command": command or shlex.join(["cnnlab", *sys.argv[1:]])}
-    return Trainer(
-        model,
-        job.train,
-        augment=get_augment(job.augment),
-        input_spec=spec,
-        run_dir=run_dir,
+    where = {"run_dir": run_dir} if run_dir is not None else {"new_in": runs_dir or "runs"}
+    recorder = RunRecorder(
+        **where,
+        name=name or f"{job.model}-{job.dataset}",
         run_info=info,
-        classes=list(train.classes),
+        checkpoint_every=checkpoint_every,
     )
+    trainer = _trainer(job, model, train, recorder, **runtime)
+    history = trainer.fit(train, validation, validation_split=job.validation_split)
+    return recorder.layout.root, history
 
 
 def resume_job(
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
-    **overrides,
+    checkpoint_every: int = 0,
+    **runtime,
 ) -> tuple[Path, History]:
-    """Continue the run in ``run_dir`` from its last checkpoint (``overrides`` may change
-    settings that do not alter the result, e.g. ``verbose`` or ``epochs`` to extend it)."""
-    path = check_run_dir(run_dir)
-    config = read_json(path / "config.json")
+    """Continue the run in ``run_dir`` from its last checkpoint, with the job and settings of
+    its ``config.json`` (``runtime`` as in :func:`run_job`)."""
+    layout = check_run_dir(run_dir)
+    config = read_json(layout.config)
     run = {k: v for k, v in config["run"].items() if k != "command"}
-    job = TrainJob.from_config({"run": run, "train": {**config["train"], **overrides}})
-    train = load(job.dataset, job.train_split, data_dir, download, **job.dataset_options)
-    validation = (
-        load(job.dataset, job.val_split, data_dir, download, **job.dataset_options)
-        if job.val_split
-        else None
-    )
+    job = TrainJob.from_config({"run": run, "train": config["train"]})
+    train, validation = _load_data(job, data_dir, download)
     seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
     model = create_model(job.model, **job.model_kwargs)
-    trainer = _trainer(job, model, train, path)
-    trainer.run_info = config["run"]
-    history = trainer.fit(train, validation, job.validation_split, resume=True)
-    return path, history
+    recorder = RunRecorder(
+        layout.root, run_info=config["run"], resume=True, checkpoint_every=checkpoint_every
+    )
+    trainer = _trainer(job, model, train, recorder, **runtime)
+    history = trainer.fit(train, validation, job.validation_split)
+    return layout.root, history

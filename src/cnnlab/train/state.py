@@ -1,0 +1,106 @@
+"""A training state as tensors plus JSON: what :meth:`Trainer.state_dict` returns and a run's
+checkpoint file stores.
+
+The tensors (weights, optimizer moments, metric counts, RNG states) are named with a prefix
+(``model.``, ``optim.``, ``metrics.``, ``rng.``); everything else (positions, settings,
+schedule and callback states, the history) is JSON-able metadata.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+
+
+class TrainingState(NamedTuple):
+    """Everything needed to continue a fit exactly: named tensors and JSON-able metadata."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict
+
+
+def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v for k, v in state.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state)`` with a one-line error listing what does not match."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        (label, items)
+        for label, items in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape (file vs model)", wrong),
+        )
+        if items
+    ]
+    if problems:
+        detail = "; ".join(
+            f"{len(items)} {label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
+            for label, items in problems
+        )
+        raise CnnlabError(
+            f"the weights in {source} do not fit {type(model).__name__} ({detail}); "
+            "build the model with the run's config (model name and kwargs)"
+        )
+    model.load_state_dict(state)
+
+
+def optimizer_to_state(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split ``optimizer.state_dict()`` into ``optim.``-named tensors and a JSON-able rest."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    values: dict[str, dict[str, object]] = {}
+    for index, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{key}"] = value
+            else:
+                values.setdefault(str(index), {})[key] = value
+    return tensors, {"values": values, "param_groups": state["param_groups"]}
+
+
+def optimizer_from_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
+    """Load what :func:`optimizer_to_state` split, each moment in its parameter's layout."""
+    state: dict[int, dict[str, object]] = {}
+    for name, value in unprefixed("optim.", tensors).items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    for index, entries in meta["values"].items():
+        state.setdefault(int(index), {}).update(entries)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    _match_parameter_layouts(optimizer)
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (Adam's moments, SGD's momentum) its parameter's
+    memory layout. Saved tensors are contiguous, but PyTorch's fused optimizers walk
+    parameter and state memory in storage order: a channels_last weight with contiguous
+    moments would be updated with the moments of OTHER elements (a wrong step, not a rounding
+    difference; tests/test_train_checkpoint.py shows it)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                same_shape = isinstance(value, torch.Tensor) and value.shape == param.shape
+                if same_shape and value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param).copy_(value)
