@@ -73,7 +73,8 @@ def describe(layer: LayerArithmetic) -> list[str]:
 
 
 def describe_bottleneck(result: BottleneckComparison) -> list[str]:
-    """The notes' Inception cost table: direct convolution vs a 1x1 bottleneck first."""
+    """The course notes' Inception cost table ("Inception Block"): direct convolution vs a
+    1x1 bottleneck first."""
     d, r, c = result.direct, result.reduce, result.conv
     k = _shape(d.kernel)
     rows = [
