@@ -1,10 +1,11 @@
 """Trace a model into a graph: layers and merges as nodes, tensors flowing between them as edges.
 
-One forward pass runs with forward hooks on every module and a ``TorchFunctionMode`` that sees
-every ``torch`` function called outside the leaf modules. Each tensor remembers the node that
-produced it, so the edges are the real data flow, whatever Python the ``forward`` contains
-(loops, shape checks, ``x + shortcut(x)``, ``torch.cat`` of branches or of a U-Net skip).
-``torch.fx`` would need a traceable ``forward``; U-Net's size checks are not.
+One forward pass runs with the hooks of :class:`cnnlab.tracing.Tracer` on every module and a
+``TorchFunctionMode`` that sees every ``torch`` function called outside the leaf modules. Each
+tensor remembers the node that produced it, so the edges are the real data flow, whatever
+Python the ``forward`` contains (loops, shape checks, ``x + shortcut(x)``, ``torch.cat`` of
+branches or of a U-Net skip). ``torch.fx`` would need a traceable ``forward``; U-Net's size
+checks are not.
 
 Nodes are leaf modules (``Conv2d``, ``ReLU``...), functional operators with tensor inputs
 (``add``, ``cat``, ``amax``), the input and the output. Views and copies (``view``, slicing,
@@ -21,13 +22,20 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.diagram.labels import category, layer_label
-from cnnlab.errors import CnnlabError
 from cnnlab.models.info import model_info
 from cnnlab.shapes import parse_dims
+from cnnlab.tracing import (
+    TraceError,
+    Tracer,
+    is_leaf,
+    model_device,
+    resolve_input_size,
+    shapes_of,
+    tensors,
+)
 
 # Operators that only view, copy or move their first tensor input: its node passes through.
 PASS_THROUGH = frozenset(
@@ -111,38 +119,26 @@ def op_name(func) -> str:
     return "div" if name == "truediv" else name
 
 
-def _tensors(value) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, tuple | list):
-        return [t for item in value for t in _tensors(item)]
-    return []
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
-
-
-class _Tracer:
-    """Builds the graph from the hooks (layers, blocks) and the function mode (operators)."""
+class _Tracer(Tracer):
+    """Builds the graph from the core's leaf calls (layers), the hooks (blocks) and the
+    function mode (operators)."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
+        super().__init__(model)
         self.graph = Graph()
-        self.names = {module: name for name, module in model.named_modules()}
         self.params = {m: {id(p): p.numel() for p in m.parameters()} for m in model.modules()}
         self.counted: set[int] = set()
         self.sources: dict[int, tuple[weakref.ref, int]] = {}
         self.scopes: list[Scope] = []
-        self.calls = itertools.count()
+        self.block_calls = itertools.count()
         self.in_leaf = 0
+
+    def operators(self) -> _Recorder:
+        return _Recorder(self)
 
     def add_node(self, node_kind: str, title: str, inputs, output, **extra) -> None:
         node_id = len(self.graph.nodes)
-        first = next(iter(_tensors(output)), None)
-        shape = tuple(first.shape) if first is not None else ()
+        shape = next(iter(shapes_of(output)), ())
         node = Node(node_id, node_kind, title, shape, scopes=tuple(self.scopes), **extra)
         self.graph.nodes[node_id] = node
         for source in self.source_ids(inputs):
@@ -152,14 +148,14 @@ class _Tracer:
     def source_ids(self, value) -> list[int]:
         """Nodes that produced the tensors in ``value``, each once, in argument order."""
         found: list[int] = []
-        for t in _tensors(value):
+        for t in tensors(value):
             entry = self.sources.get(id(t))
             if entry is not None and entry[0]() is t and entry[1] not in found:
                 found.append(entry[1])
         return found
 
     def set_source(self, value, node_id: int) -> None:
-        for t in _tensors(value):
+        for t in tensors(value):
             self.sources[id(t)] = (weakref.ref(t), node_id)
 
     def new_params(self, module: nn.Module) -> int:
@@ -168,16 +164,16 @@ class _Tracer:
         self.counted.update(fresh)
         return sum(fresh.values())
 
-    def pre_hook(self, module: nn.Module, _args) -> None:
-        if _is_leaf(module):
+    def enter(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if is_leaf(module):
             self.in_leaf += 1
         elif module is not self.model:
             params = sum(self.params[module].values())
             name, kind = self.names[module], type(module).__name__
-            self.scopes.append(Scope(name, next(self.calls), kind, params))
+            self.scopes.append(Scope(name, next(self.block_calls), kind, params))
 
-    def hook(self, module: nn.Module, args, kwargs, output) -> None:
-        if not _is_leaf(module):
+    def leave(self, module: nn.Module, args: tuple, kwargs: dict, output) -> None:
+        if not is_leaf(module):
             if module is not self.model:
                 self.scopes.pop()
             return
@@ -195,7 +191,7 @@ class _Tracer:
             output,
             params=self.new_params(module),
             category=category(module),
-            name=self.names[module],
+            name=self.calls[-1].name,
             token=layer_label(module, short=True),
         )
 
@@ -205,7 +201,7 @@ class _Tracer:
             return
         name = op_name(func)
         sources = self.source_ids([args, kwargs])
-        if name in FRESH or not sources or not _tensors(output):
+        if name in FRESH or not sources or not tensors(output):
             return
         if name in PASS_THROUGH:
             self.set_source(output, sources[0])
@@ -237,26 +233,8 @@ class _Recorder(TorchFunctionMode):
 
 def _run(model: nn.Module, x: torch.Tensor, on_meta: bool) -> Graph:
     tracer = _Tracer(model)
-    state: dict[str, torch.Tensor] = {}
-    if on_meta:  # meta copies of the weights: the user's model is left untouched
-        twins: dict[int, torch.Tensor] = {}
-        named = itertools.chain(
-            model.named_parameters(remove_duplicate=False),
-            model.named_buffers(remove_duplicate=False),
-        )
-        for name, t in named:
-            state[name] = twins.setdefault(id(t), torch.empty_like(t, device="meta"))
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(tracer.pre_hook))
-        handles.append(module.register_forward_hook(tracer.hook, with_kwargs=True))
     tracer.add_node("input", "Input", [], x)
-    try:
-        with torch.no_grad(), _Recorder(tracer):
-            output = functional_call(model, state, (x,)) if on_meta else model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    output = tracer.run((x,), on_meta=on_meta)
     tracer.add_node("output", "Output", output, output)
     return _drop_dead_ops(tracer.graph)
 
@@ -273,11 +251,6 @@ def _drop_dead_ops(graph: Graph) -> Graph:
     return graph
 
 
-def _device(model: nn.Module) -> torch.device:
-    first = next(itertools.chain(model.parameters(), model.buffers()), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
 def trace_graph(model: nn.Module, input_size: tuple[int, ...] | str | None = None) -> Graph:
     """Run ``model`` once in eval mode on a zero input of ``input_size`` (C x H x W, no batch)
     and return its graph; the model's ``input_size`` attribute is the default.
@@ -288,32 +261,17 @@ def trace_graph(model: nn.Module, input_size: tuple[int, ...] | str | None = Non
     Raises:
         CnnlabError: without an input size, or when the model cannot take that input.
     """
-    info = model_info(model)
-    size = input_size if input_size is not None else info.input_size
-    if size is None:
-        raise CnnlabError(
-            f"{type(model).__name__} has no input_size attribute; pass the input size "
-            "(C x H x W), e.g. --input 1x32x32"
-        )
-    size = parse_dims(size, name="input (C x H x W)")
-    dtype = info.input_dtype
-    device = _device(model)
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
+    size = parse_dims(resolve_input_size(model, input_size), name="input (C x H x W)")
+    dtype = model_info(model).input_dtype
+    device = model_device(model)
     try:
         try:
             return _run(model, torch.zeros(1, *size, dtype=dtype, device="meta"), True)
-        except (NotImplementedError, RuntimeError):
+        except TraceError:
             if device.type == "meta":
                 raise
             return _run(model, torch.zeros(1, *size, dtype=dtype, device=device), False)
-    except (NotImplementedError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        shown = "x".join(map(str, size))
-        raise CnnlabError(
-            f"{type(model).__name__} cannot run on a {shown} input ({reason}); pass an input "
-            "size (C x H x W) that it accepts, e.g. --input 1x32x32"
+    except TraceError as error:
+        raise TraceError(
+            f"{error}; pass an input size (C x H x W) that it accepts, e.g. --input 1x32x32"
         ) from error
-    finally:
-        for module, training in modes.items():
-            module.training = training

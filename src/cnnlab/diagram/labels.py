@@ -1,6 +1,6 @@
 """The words on a box: layer labels with their hyperparameters, shapes, parameter counts.
 
-A layer is named the way the notes write it, ``Conv2d 5x5, 6, s1`` (kernel, filters, stride),
+A layer is named the way the course notes write it, ``Conv2d 5x5, 6, s1`` (kernel, filters, stride),
 so a diagram can be read against the paper's table. Short tokens (``Conv 3x3,16``) describe
 the layers folded into one group box.
 """
@@ -102,7 +102,7 @@ def format_shape(shape: tuple[int, ...]) -> str:
 
 def format_params(count: int) -> str:
     """``156 params``, ``48,120 params``, ``2.36M params``: exact below a million, as the
-    notes count them layer by layer."""
+    course notes count them layer by layer."""
     if count < 1_000_000:
         return f"{count:,} params"
     return f"{count / 1_000_000:.2f}M params"

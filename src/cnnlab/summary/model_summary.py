@@ -13,6 +13,7 @@ from cnnlab.models.info import model_info
 from cnnlab.summary.receptive import SpatialField
 from cnnlab.summary.render import summary_lines
 from cnnlab.summary.trace import LayerRow, trace
+from cnnlab.tracing import model_device, resolve_input_size
 
 
 @dataclass
@@ -94,13 +95,7 @@ def _field_json(value: SpatialField | None) -> dict | None:
 
 def _example_inputs(model, input_size, batch_size, device) -> tuple[torch.Tensor, ...]:
     info = model_info(model)
-    if input_size is None:
-        input_size = info.input_size
-        if input_size is None:
-            raise CnnlabError(
-                f"{type(model).__name__} has no input_size attribute; pass the input size "
-                "(C x H x W), e.g. --input 1x32x32"
-            )
+    input_size = resolve_input_size(model, input_size)
     sizes = [input_size] if isinstance(input_size[0], int) else list(input_size)
     dtype = info.input_dtype
     if dtype.is_floating_point:
@@ -123,7 +118,7 @@ def summarize(
             list of them for several inputs; defaults to ``model.input_size``.
         batch_size: N of the example batch (MACs and memory scale with it).
         mode: ``"eval"`` (default, as at inference) or ``"train"`` (dropout masks, batch
-            statistics and auxiliary heads included). The model's mode is restored after.
+            statistics and auxiliary heads included). Each module's mode is restored after.
         inputs: ready-made input tensors instead of ``input_size``.
 
     Raises:
@@ -133,24 +128,11 @@ def summarize(
         raise CnnlabError(f"batch size must be >= 1. Received: batch_size={batch_size}")
     if mode not in ("eval", "train"):
         raise CnnlabError(f"mode must be 'eval' or 'train'. Received: mode={mode!r}")
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if inputs is not None:
         example = tuple(inputs)
     else:
-        example = _example_inputs(model, input_size, batch_size, device)
-    was_training = model.training
-    model.train(mode == "train")
-    try:
-        with torch.enable_grad():
-            traced = trace(model, example)
-    except RuntimeError as error:
-        shapes = ", ".join("x".join(map(str, x.shape)) for x in example)
-        first_line = str(error).strip().splitlines()[0]
-        raise CnnlabError(
-            f"{type(model).__name__} cannot run on input {shapes}: {first_line}"
-        ) from error
-    finally:
-        model.train(was_training)
+        example = _example_inputs(model, input_size, batch_size, model_device(model))
+    traced = trace(model, example, training=mode == "train")
     params = list(model.parameters())
     used = sum(row.params for row in traced.rows)
     return ModelSummary(

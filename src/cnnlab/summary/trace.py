@@ -1,10 +1,11 @@
 """Trace one forward pass and collect a row per layer call: shape, parameters, MACs, field.
 
-Two mechanisms work together. Module hooks keep a stack of the modules being called, which
-gives every row its hierarchical name in call order. A ``TorchDispatchMode`` sees every ATen
-operator underneath, whether it came from a module or a functional call, and charges its MACs,
-memory and receptive field to the innermost module. Operators called directly by a container's
-own ``forward`` (``out + identity``, ``torch.cat``, ``x @ w``) get rows of their own.
+Two mechanisms work together. The module hooks of :class:`cnnlab.tracing.Tracer` drive a stack
+of the modules being called, which gives every row its hierarchical name in call order. A
+``TorchDispatchMode`` sees every ATen operator underneath, whether it came from a module or a
+functional call, and charges its MACs, memory and receptive field to the innermost module.
+Operators called directly by a container's own ``forward`` (``out + identity``, ``torch.cat``,
+``x @ w``) get rows of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnlab.summary import ops
 from cnnlab.summary.receptive import SpatialField, input_field, propagate
+from cnnlab.tracing import Tracer, is_leaf, tensors
 
 
 @dataclass
@@ -62,10 +64,11 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
-class _Tracer:
+class _Tracer(Tracer):
+    """Rows from the leaf calls of the core's record, MACs and fields from the operators."""
+
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.names = {module: name for name, module in model.named_modules()}
+        super().__init__(model)
         self.stack: list[tuple[nn.Module, LayerRow | None]] = []
         self.rows: list[LayerRow] = []
         self.counted_params: set[int] = set()
@@ -80,6 +83,9 @@ class _Tracer:
         self.saved: dict[int, torch.UntypedStorage] = {}
         self.activation_bytes = 0
 
+    def operators(self) -> _Recorder:
+        return _Recorder(self)
+
     def field_of(self, t: torch.Tensor) -> SpatialField | None:
         entry = self.fields.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
@@ -93,9 +99,8 @@ class _Tracer:
         if x.requires_grad:
             self.requires_grad.add(id(x))
 
-    def pre_hook(self, module: nn.Module, _inputs) -> None:
-        is_leaf = next(module.children(), None) is None
-        row = LayerRow(self.names.get(module, ""), type(module).__name__) if is_leaf else None
+    def enter(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        row = LayerRow(self.names[module], type(module).__name__) if is_leaf(module) else None
         own = list(module.parameters(recurse=False))
         if row is None and own:
             row = LayerRow(self.names[module], f"{type(module).__name__} (own parameters)")
@@ -104,15 +109,15 @@ class _Tracer:
             row = None
         self.stack.append((module, row))
 
-    def hook(self, module: nn.Module, _inputs, output) -> None:
+    def leave(self, module: nn.Module, args: tuple, kwargs: dict, output) -> None:
         _, row = self.stack.pop()
         if row is None:
             return
         row.params = self._new_params(list(module.parameters()))
-        first = _first_tensor(output)
-        if first is not None:
-            row.output_shape = tuple(first.shape)
-            row.field = self.field_of(first)
+        shapes = self.calls[-1].output_shapes
+        if shapes:
+            row.output_shape = shapes[0]
+            row.field = self.field_of(tensors(output)[0])
         self.rows.append(row)
 
     def _new_params(self, params: list[nn.Parameter]) -> int:
@@ -172,34 +177,16 @@ class _Tracer:
                 self.saved[key] = t.untyped_storage()
 
 
-def _first_tensor(value) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, tuple | list):
-        for item in value:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _first_tensor(list(value.values()))
-    return None
+def trace(model: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool = False) -> Trace:
+    """Run ``model(*inputs)`` once (gradients enabled, no backward) and collect the rows.
 
-
-def trace(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Trace:
-    """Run ``model(*inputs)`` once (gradients enabled, no backward) and collect the rows."""
+    Raises:
+        TraceError: when the model cannot run on ``inputs`` (one line).
+    """
     tracer = _Tracer(model)
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(tracer.pre_hook))
-        handles.append(module.register_forward_hook(tracer.hook))
     for x in inputs:
         tracer.add_input(x)
-    try:
-        with _Recorder(tracer):
-            model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    tracer.run(inputs, training=training, grad=True)
     return Trace(
         rows=tracer.rows,
         uncounted=tracer.uncounted,
