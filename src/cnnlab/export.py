@@ -8,11 +8,11 @@ the batch dimension was exported as dynamic. The file is written under a tempora
 destination folder and moved into place (``os.replace``) only after the check passes, so a
 failed export or a failed check never leaves a partial or wrong file at the destination.
 
-Exporter choice (torch 2.13): ONNX uses the TorchScript-based exporter,
+Exporter choice: ONNX uses the TorchScript-based exporter,
 ``torch.onnx.export(..., dynamo=False)`` with ``dynamic_axes`` on the batch dimension. The
-default ``dynamo=True`` exporter needs the ``onnxscript`` package, which cnnlab does not depend
-on; the TorchScript-based one needs only torch and handles every model of the zoo (GoogLeNet's
-ceil-mode pools, the U-Net's crop and concat, TextCNN's int64 tokens). TorchScript uses
+``dynamo=True`` exporter (torch's default) needs the ``onnxscript`` package, which cnnlab does
+not depend on; the TorchScript-based one needs only torch and handles every model of the zoo
+(GoogLeNet's ceil-mode pools, the U-Net's crop and concat, TextCNN's int64 tokens). TorchScript uses
 ``torch.jit.trace``: ``torch.jit.script`` cannot compile GoogLeNet, and in eval mode the models
 have no data-dependent branches that tracing would freeze. Torch marks both paths as deprecated;
 those warnings are silenced during the export since the parity check, not the warning, tells

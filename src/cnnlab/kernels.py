@@ -4,9 +4,10 @@ As in every CNN library, "convolution" here is cross-correlation: the kernel is 
 (which matters only for the asymmetric kernels, sobel and emboss). An RGB image is filtered
 channel by channel with the same kernel, keeping its channels, or, with ``sum_channels``,
 by one filter over the whole volume: the three per-channel results are added into one map
-(the notes' volumetric convolution).
+(course notes, "Convoluzione volumetrica").
 
-Results leave ``0..255`` (the notes' -45 and 460): ``range_mode`` decides what to show.
+Results leave ``0..255`` (the -45 and 460 of the course notes' "Esempio di convoluzione"):
+``range_mode`` decides what to show.
 
 - ``clip``: cut to ``0..255`` (negative edges become black);
 - ``rescale``: map the result's own minimum..maximum linearly onto ``0..255``;

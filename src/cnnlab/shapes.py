@@ -1,6 +1,6 @@
-"""Parsing of the shape notations used on the command line and in the notes.
+"""Parsing of the shape notations used on the command line and in the course notes.
 
-The notes write activation volumes as H x W x C (``28x28x192``); PyTorch orders tensors
+The course notes write activation volumes as H x W x C (``28x28x192``); PyTorch orders tensors
 C x H x W. Both parsers live here so that every command reads shapes the same way.
 """
 

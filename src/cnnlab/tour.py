@@ -1,6 +1,7 @@
-"""The inspection tour run by ``make demo``: the notes' worked examples, then the model zoo.
+"""The inspection tour run by ``make demo``: the course notes' worked examples, then the
+model zoo.
 
-Each example is data (a title, what the notes say, the computed layer); the report renders
+Each example is data (a title, what the course notes say, the computed layer); the report renders
 them with the formulas and numbers substituted, so a reader can check every step.
 """
 
@@ -25,7 +26,8 @@ class WorkedExample:
 
 
 def notes_examples() -> list[WorkedExample]:
-    """The worked examples of the notes' sections on padding, parameters, stride and upsampling."""
+    """The worked examples of the course notes' "Padding", "Filtri, kernel e parametri",
+    "Inception Block", "Esercitazione LeNet-5 con Keras" and "Downsampling e Upsampling"."""
     return [
         WorkedExample(
             "Padding: a 6x6 image and a 3x3 kernel",

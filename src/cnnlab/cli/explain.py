@@ -1,4 +1,4 @@
-"""``cnnlab explain``: the notes' operations computed step by step on a small grid."""
+"""``cnnlab explain``: the course notes' operations computed step by step on a small grid."""
 
 from __future__ import annotations
 

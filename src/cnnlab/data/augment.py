@@ -22,9 +22,9 @@ def to_float(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """uint8 0..255 -> float32 in [0, 1] (the notes' ``/ 255``), then ``(x - mean) / std`` per
-    channel when given (e.g. MNIST's 0.1307, 0.3081). The division happens in place: one
-    float copy of the images is made, not two."""
+    """uint8 0..255 -> float32 in [0, 1] (the ``/ 255`` of the course notes' "Esercitazione CNN
+    e Keras"), then ``(x - mean) / std`` per channel when given (e.g. MNIST's 0.1307, 0.3081).
+    The division happens in place: one float copy of the images is made, not two."""
     x = images.to(torch.float32).div_(255.0)
     if mean is not None or std is not None:
         c = x.shape[1]

@@ -1,8 +1,9 @@
-"""The notes' exercises as reproducible experiments: ``cnnlab run NAME [--quick]``.
+"""The course notes' exercises as reproducible experiments: ``cnnlab run NAME [--quick]``.
 
 Each experiment is a short configuration plus a little analysis on top of the trainer; it
 writes a folder with a report (figures, a results table beside the literature) and
-``results.json``. Importing this package registers all ten.
+``results.json``. Importing this package registers all ten. docs/course-notes.md maps each
+section of the course notes to its experiment.
 
 >>> from cnnlab.experiments import list_experiments, run_experiment
 >>> report, seconds = run_experiment("dropout", quick=True)  # doctest: +SKIP

@@ -1,8 +1,9 @@
-"""Image data in the notes' MNIST layout, from MNIST itself or from the bundled digits.
+"""Image data in the MNIST layout of the course notes' exercises (28x28x1), from MNIST itself
+or from the bundled digits.
 
 MNIST digits are about 20x20 pixels centred in a 28x28 frame. scikit-learn's 8x8 digits
 (always available, no download) are brought to the same layout: enlarged to 20x20 and
-centred in 28x28, so the notes' 28x28 models and their parameter counts apply unchanged and
+centred in 28x28, so the course notes' 28x28 models and their parameter counts apply unchanged and
 shifting a digit does not push it out of the frame at once.
 """
 

@@ -1,11 +1,10 @@
 """Global average pooling vs flatten + dense: parameters, accuracy, input-size invariance.
 
 Lin, Chen & Yan, "Network In Network", 2013: a global average over each final map replaces
-the flatten + dense head.
+the flatten + dense head (course notes, "Global Pooling").
 
-Time (this 2-core CPU, one torch thread, shared machine). Quick: the bundled digits in MNIST
-layout, 8 epochs per head at about 1.3 s, about 25 s. Full: MNIST (8,000 / 2,000 of the test
-images), 15 epochs per head at about 7 s, about 4 minutes; under a minute on a GPU.
+Quick: the bundled digits in MNIST layout, 8 epochs per head. Full: MNIST (8,000 / 2,000 of
+the test images), 15 epochs per head. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 Szegedy et al., "Going Deeper with Convolutions", 2014. The network trained here is GoogLeNet
 in miniature, built from the library's :class:`~cnnlab.layers.Inception` modules and
 :class:`~cnnlab.models.googlenet.AuxClassifier` heads: stem, five Inception modules, global
-average pooling; auxiliary classifiers on the 3rd and 4th module as on 4a and 4d.
+average pooling; auxiliary classifiers on the 3rd and 4th module as on 4a and 4d. The cost
+table is the one of the course notes' "Inception Block" section.
 
-Time (this 2-core CPU, one torch thread, shared machine). Quick: the bundled digits enlarged
-to 16x16, 5 epochs per model at 2-3 s per epoch, about 30 s. Full: CIFAR-10 (download), 30
-epochs per model; measured 3 minutes per epoch, about 3 hours; about 10 minutes on a GPU.
+Quick: the bundled digits enlarged to 16x16, 5 epochs per model. Full: CIFAR-10 (download),
+30 epochs per model. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Invariance: accuracy on shifted and rotated digits, trained with and without augmentation.
 
-The notes: weight sharing and pooling give some invariance to small shifts; invariance to
-rotation has to be taught with data augmentation.
+The course notes ("Local Receptive fields", "Downsampling e Upsampling"): weight sharing and
+pooling give some invariance to small shifts; invariance to rotation has to be taught with
+data augmentation.
 
-Time (this 2-core CPU, one torch thread, shared machine). Quick: the bundled digits in MNIST
-layout, 10 epochs per model at about 1.2 s, about 30 s. Full: MNIST (8,000 / 2,000 of the
-test images), 15 epochs per model at about 7 s, about 4 minutes; under a minute on a GPU.
+Quick: the bundled digits in MNIST layout, 10 epochs per model. Full: MNIST (8,000 / 2,000 of
+the test images), 15 epochs per model. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations

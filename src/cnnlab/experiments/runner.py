@@ -50,12 +50,14 @@ def run_experiment(
 
     Args:
         name: a registered experiment (``cnnlab run --list``).
-        quick: the CI-sized variant (about a minute on two CPU cores).
+        quick: the CI-sized variant: small data, few epochs (run times in
+            docs/experiments.md).
         out: the parent folder; the experiment writes ``out/NAME`` or ``out/NAME-quick``.
         data_dir: the data directory (None: ``$CNNLAB_DATA_DIR``, else the cache).
         download: fetch missing data files.
         verbose: trainer verbosity (0 silent, 2 one line per epoch).
-        threads: torch intra-op threads while it runs (1 is fastest on a busy machine).
+        threads: torch intra-op threads while it runs (1 avoids oversubscribing cores that
+            other jobs share).
 
     Raises:
         CnnlabError: unknown experiment, missing data, or bad settings.

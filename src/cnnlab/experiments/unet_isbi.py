@@ -5,11 +5,9 @@ same network: "same" padding (output = input) and the paper's "valid" padding, w
 smaller than its input; the latter predicts a whole slice with the overlap-tile strategy:
 mirror the slice's borders by the network's margin, predict tiles, stitch their centres.
 
-Time (this 2-core CPU, one torch thread, shared machine). Quick: slices halved to 256x256,
-base width 8, depth 3, batch norm, 5 epochs of flip and elastic augmentation; about 3 s per
-epoch (same) and 5 s (valid), about 45 s in all. Full: full-size slices and the paper's
-network (base width 64, depth 4, 572x572 valid tiles, no normalization), 40 epochs; measured
-15 minutes per epoch (valid) and 4 (same), about 13 hours; about 15 minutes on a GPU.
+Quick: slices halved to 256x256, base width 8, depth 3, batch norm, 5 epochs of flip and
+elastic augmentation. Full: full-size slices and the paper's network (base width 64, depth 4,
+572x572 valid tiles, no normalization), 40 epochs. Run times are in docs/experiments.md.
 """
 
 from __future__ import annotations

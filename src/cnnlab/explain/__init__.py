@@ -1,4 +1,4 @@
-"""``cnnlab explain``: each operation of the notes computed step by step, shown as text.
+"""``cnnlab explain``: each operation of the course notes computed step by step, as text.
 
 The numbers come from :mod:`cnnlab.reference`; these modules only arrange them (data first,
 then text).

@@ -122,7 +122,8 @@ def render_conv(conv: ConvSteps, show_input: bool = True) -> list[str]:
 
 @dataclass(frozen=True)
 class TransposedSteps:
-    """The notes' recipe: zero-inserted framed grid, stride-1 conv with the flipped kernel."""
+    """The course notes' recipe ("Downsampling e Upsampling"): zero-inserted framed grid,
+    stride-1 conv with the flipped kernel."""
 
     input: np.ndarray  # H x W
     kernel: np.ndarray  # k_h x k_w

@@ -14,9 +14,10 @@ class Inception(nn.Module):
 
     ``1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool (stride 1, same) -> 1x1``. The 1x1
     "reduce" convolutions shrink the channels before the costly 3x3 and 5x5 filters (the
-    notes' bottleneck: on 28x28x192, a 5x5 "same" convolution to 32 maps needs 120M
-    multiplications, 12.4M with a 1x1 to 16 first). All convolutions are "same", so the
-    output keeps ``H x W`` and has ``ch1x1 + ch3x3 + ch5x5 + pool_proj`` channels.
+    bottleneck of the course notes' "Inception Block": on 28x28x192, a 5x5 "same" convolution
+    to 32 maps needs 120M multiplications, 12.4M with a 1x1 to 16 first). All convolutions are
+    "same", so the output keeps ``H x W`` and has ``ch1x1 + ch3x3 + ch5x5 + pool_proj``
+    channels.
 
     Args:
         in_channels: input channels.
@@ -32,7 +33,7 @@ class Inception(nn.Module):
     Shapes:
         ``N x in_channels x H x W -> N x out_channels x H x W``.
 
-    Example (the notes' block, inception 3a):
+    Example (the course notes' "Inception Block", inception 3a):
         >>> Inception(192, 64, 96, 128, 16, 32, 32).out_channels
         256
     """

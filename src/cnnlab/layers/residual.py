@@ -1,8 +1,9 @@
 """Residual blocks of He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", 2015.
 
-A block learns the residual ``F(x) = H(x) - x`` and outputs ``g(F(x) + x)``; in the notes'
-notation ``a[l+2] = g(z[l+2] + a[l])``. The shortcut is an option of the block, so the
-"plain" networks of the paper are the same blocks with ``shortcut=None``.
+A block learns the residual ``F(x) = H(x) - x`` and outputs ``g(F(x) + x)``; in the notation
+of the course notes' "Residual Networks", ``a[l+2] = g(z[l+2] + a[l])``. The shortcut is an
+option of the block, so the "plain" networks of the paper are the same blocks with
+``shortcut=None``.
 """
 
 from __future__ import annotations

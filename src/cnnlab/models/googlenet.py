@@ -1,4 +1,5 @@
-"""GoogLeNet and the notes' Inception block: Szegedy et al., "Going Deeper with Convolutions", 2014.
+"""GoogLeNet and the Inception block of the course notes ("Inception Block"): Szegedy et al.,
+"Going Deeper with Convolutions", 2014.
 
 The Inception module itself lives in :mod:`cnnlab.layers.inception`; this file stacks nine of
 them as in the paper's table 1 and adds the two auxiliary classifiers of sec. 5.
@@ -171,14 +172,14 @@ def forward_with_aux(net: nn.Module, x: torch.Tensor) -> torch.Tensor | GoogLeNe
 
 
 class InceptionBlock(nn.Module):
-    """The notes' Inception block as a model: 28x28x192 in, 28x28x256 out.
+    """The course notes' Inception block as a model: 28x28x192 in, 28x28x256 out.
 
     Branches ``1x1 64 | 1x1 96 -> 3x3 128 | 1x1 16 -> 5x5 32 | 3x3 max pool -> 1x1 32``
     (inception 3a of GoogLeNet). It has no classifier, so ``num_classes`` does not apply and is
     refused; the output is the 256-channel volume.
 
     Args:
-        in_channels: input channels (192 in the notes).
+        in_channels: input channels (192 in the course notes).
         image_size: side of the canonical input (28).
         norm_layer: normalization after each convolution, or None.
         activation: activation class.
@@ -211,5 +212,5 @@ def googlenet(**kwargs) -> GoogLeNet:
 
 @register_model(task=None, num_classes=None)
 def inception_block(**kwargs) -> InceptionBlock:
-    """The notes' Inception block on 28x28x192 (output 28x28x256)."""
+    """The course notes' Inception block on 28x28x192 (output 28x28x256)."""
     return InceptionBlock(**kwargs)

@@ -1,4 +1,5 @@
-"""LeNet-5 (LeCun, Bottou, Bengio & Haffner, 1998) as the notes lay it out."""
+"""LeNet-5 (LeCun, Bottou, Bengio & Haffner, 1998) as the course notes lay it out
+("Esercitazione LeNet-5 con Keras")."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class LeNet5(nn.Module):
 
     On a 32x32 input the network has 61,706 parameters. A 28x28 input (MNIST as stored) is
     accepted by padding C1 ("same": 2 on each side), which yields the same 28x28 maps and the
-    same parameters. Simplifications of the paper, as in the notes: C3 connects to all six S2
+    same parameters. Simplifications of the paper, as in the course notes: C3 connects to all six S2
     maps and the output is a dense layer instead of Euclidean RBF units.
 
     Args:
@@ -75,5 +76,5 @@ class LeNet5(nn.Module):
 
 @register_model
 def lenet5(**kwargs) -> LeNet5:
-    """LeNet-5 of the notes: 32x32 input, 61,706 parameters at 10 classes."""
+    """LeNet-5 of the course notes: 32x32 input, 61,706 parameters at 10 classes."""
     return LeNet5(**kwargs)

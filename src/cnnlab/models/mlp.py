@@ -1,4 +1,4 @@
-"""The notes' multilayer perceptron for MNIST (the dropout exercise)."""
+"""The course notes' multilayer perceptron for MNIST ("Esercitazione Dropout")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class MLP(nn.Module):
     """Flatten, then dense layers with an activation (and optional dropout) between them.
 
     With the defaults, 784 -> 512 -> 512 -> 10 has 669,706 parameters, with or without
-    dropout: dropout has nothing to learn (the notes' two Keras summaries).
+    dropout: dropout has nothing to learn (the two Keras summaries in the course notes' "Dropout").
 
     Args:
         in_features: inputs after flattening (28 * 28 = 784 for MNIST).
@@ -56,7 +56,7 @@ class MLP(nn.Module):
 
 @register_model
 def mlp(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, **kwargs) -> MLP:
-    """784-512-512-10 MLP of the notes (``in_features = in_channels * image_size**2``)."""
+    """784-512-512-10 MLP of the course notes (``in_features = in_channels * image_size**2``)."""
     shape = (in_channels, image_size, image_size)
     return MLP(
         in_features=in_channels * image_size**2, num_classes=num_classes, input_size=shape, **kwargs

@@ -1,4 +1,5 @@
-"""The Keras "simple MNIST convnet" of the notes' first exercise, with its variants as options."""
+"""The Keras "simple MNIST convnet" of the course notes' first exercise ("Esercitazione CNN e
+Keras"), with its variants as options."""
 
 from __future__ import annotations
 

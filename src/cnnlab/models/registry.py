@@ -3,7 +3,7 @@ each builder's metadata registered beside it (timm's ``default_cfg``).
 
 A builder is registered with ``@register_model`` (bare) or ``@register_model(task=...)``;
 underscores in its name become dashes (``inception_block`` is created as
-``"inception-block"``), so names read like the notes and the command line while builders stay
+``"inception-block"``), so names read like the course notes and the command line while builders stay
 valid Python identifiers. Metadata is read back through :func:`cnnlab.models.model_info`.
 """
 

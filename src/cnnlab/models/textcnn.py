@@ -1,7 +1,8 @@
 """TextCNN of Kim, "Convolutional Neural Networks for Sentence Classification", 2014.
 
-The notes' spam-detection exercise: token ids are embedded, 1D convolutions of several widths
-slide over the sequence, max-over-time pooling keeps each filter's strongest response.
+The course notes' exercise "Esercitazione Spam Detection": token ids are embedded, 1D
+convolutions of several widths slide over the sequence, max-over-time pooling keeps each
+filter's strongest response.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Glass-box reference operations: each layer of a CNN as the notes describe it, in NumPy.
+"""Glass-box reference operations: each layer of a CNN as the course notes describe
+it, in NumPy.
 
 Every function is pure (no state, no mutation), works on NCHW arrays in any float dtype, and
 is tested against the matching PyTorch op, forward and backward.

@@ -89,8 +89,9 @@ def gradient_norms_through_depth(
     """Norm of the gradient reaching each layer of a ``depth``-layer MLP, top layer first.
 
     A unit gradient enters the top; each layer multiplies it by the activation's derivative and
-    ``W^T``. With sigmoid (derivative <= 0.25) the norm shrinks geometrically: the notes'
-    vanishing gradient. Weights are ``N(0, 1/width)`` so that mostly the derivative matters.
+    ``W^T``. With sigmoid (derivative <= 0.25) the norm shrinks geometrically: the vanishing
+    gradient of the course notes' "Residual Networks". Weights are ``N(0, 1/width)`` so that
+    mostly the derivative matters.
     """
     forward, derivative = get_activation(activation), DERIVATIVES[activation]
     a = rng.standard_normal(width)

@@ -1,4 +1,5 @@
-"""Convolution and transposed convolution as the notes describe them, in plain NumPy (NCHW).
+"""Convolution and transposed convolution as the course notes describe them ("Convoluzione",
+"Convoluzione volumetrica", "Downsampling e Upsampling"), in plain NumPy (NCHW).
 
 A filter holds one kernel per input channel; output pixel ``(i, j)`` of filter ``f`` is
 
@@ -97,7 +98,8 @@ def conv2d_backward(
 
 
 def zero_insert(x: np.ndarray, stride: Pair) -> np.ndarray:
-    """Spread the pixels of ``x`` apart with ``s - 1`` zeros between neighbours (notes' step 1)."""
+    """Spread the pixels of ``x`` apart with ``s - 1`` zeros between neighbours (step 1 of the
+    course notes' recipe)."""
     s = pair(stride, "stride")
     h, w = x.shape[-2:]
     out = np.zeros((*x.shape[:-2], (h - 1) * s[0] + 1, (w - 1) * s[1] + 1), dtype=x.dtype)
@@ -139,7 +141,8 @@ def transposed_grid(
     output_padding: Pair = 0,
     dilation: Pair = 1,
 ) -> np.ndarray:
-    """The input the notes' recipe convolves: zeros inserted, then the :func:`transposed_frame`."""
+    """The input the course notes' recipe convolves: zeros inserted, then the
+    :func:`transposed_frame`."""
     frame = transposed_frame(x.shape[-2:], kernel, stride, padding, output_padding, dilation)
     return border(zero_insert(x, stride), *frame)
 
@@ -153,7 +156,8 @@ def conv_transpose2d(
     output_padding: Pair = 0,
     dilation: Pair = 1,
 ) -> np.ndarray:
-    """Transposed convolution by the notes' recipe (Dumoulin & Visin 2016, relationship 14).
+    """Transposed convolution by the course notes' recipe ("Downsampling e Upsampling";
+    Dumoulin & Visin 2016, relationship 14).
 
     1. insert ``s - 1`` zeros between input pixels; 2. add a frame of ``d(f-1) - p`` zeros
     (plus ``output_padding`` at the bottom/right); 3. convolve with stride 1 and the kernel

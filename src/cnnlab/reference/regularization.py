@@ -1,7 +1,8 @@
 """Dropout (Srivastava et al., JMLR 2014) in its two conventions, in plain NumPy.
 
 ``p`` is the probability of DROPPING a unit, as in PyTorch and Keras; a unit is kept with
-probability ``1 - p``. (The notes use ``p`` for both the drop and the keep probability.)
+probability ``1 - p``. (The course notes' "Dropout" uses ``p`` for both the drop and the keep
+probability.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``GET /api/arith/steps``: the grids to step a kernel over, one output position at a time.
 
-The numbers come from :mod:`cnnlab.explain` on the notes' kind of example (as
+The numbers come from :mod:`cnnlab.explain` on the course notes' kind of example (as
 ``cnnlab explain``): one channel of small integers 0..9 (seed 0) and a kernel of -1, 0, 1
 (seed 1). The grid is the padded input (conv, pool) or the zero-inserted, framed input
 (transposed), with each cell's role: ``input``, ``pad`` (padding), ``zero`` (inserted between
