@@ -162,3 +162,26 @@ def test_wrong_architecture_checkpoint_is_named(run_dir, tmp_path, capsys):
     assert main(["evaluate", str(copy)]) == 2
     err = capsys.readouterr().err
     assert "do not fit LeNet5" in err and "(10, 84) vs (7, 84)" in err
+
+
+def test_a_resumed_run_keeps_its_checkpoint_cadence(tmp_path, monkeypatch):
+    """--checkpoint-every is the recorder's; config.json keeps it, so a resume without the
+    flag checkpoints as often as the run did (digits train: 1,437 samples, 23 steps of 64)."""
+    import cnnlab.runs.recorder as recorder
+
+    out = tmp_path / "runs"
+    one_epoch = ["--epochs", "1", "--batch-size", "64", "--quiet", "--checkpoint-every", "5"]
+    assert main(["train", "lenet5", "--dataset", "digits", *one_epoch, "--out", str(out)]) == 0
+    (run,) = list(out.iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["recorder"] == {"checkpoint_every": 5}
+    config["train"]["epochs"] = 2  # one more epoch to resume into
+    (run / "config.json").write_text(json.dumps(config))
+    saved = []
+    original = recorder.save_checkpoint
+    monkeypatch.setattr(
+        recorder, "save_checkpoint", lambda path, *a: saved.append(path.name) or original(path, *a)
+    )
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    every_fifth = [step for step in range(24, 47) if step % 5 == 0]  # global steps of epoch 2
+    assert saved.count("last.safetensors") == len(every_fifth) + 1, saved  # and the epoch end

@@ -73,7 +73,12 @@ from cnnlab.train.distributed import leave_world
     default=None,
     help="Continue the run in this folder from its last checkpoint (with its settings).",
 )
-@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
+@click.option(
+    "--checkpoint-every",
+    type=int,
+    default=None,
+    help="Also checkpoint every N steps (default 0: at epoch ends; a resumed run keeps its own).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
 @click.pass_context
@@ -135,7 +140,7 @@ def train(
             download,
             name=name,
             command=command,
-            checkpoint_every=checkpoint_every,
+            checkpoint_every=checkpoint_every or 0,
             **runtime,
         )
     leave_world()  # all processes, before any of them exits

@@ -202,13 +202,17 @@ def resume_job(
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
-    checkpoint_every: int = 0,
+    checkpoint_every: int | None = None,
     **runtime,
 ) -> tuple[Path, History]:
     """Continue the run in ``run_dir`` from its last checkpoint, with the job and settings of
-    its ``config.json`` (``runtime`` as in :func:`run_job`)."""
+    its ``config.json`` (``checkpoint_every``: the run's own unless given; ``runtime`` as in
+    :func:`run_job`)."""
     layout = check_run_dir(run_dir)
     config = read_json(layout.config)
+    if checkpoint_every is None:  # runs written before the recorder kept it stored it in train
+        saved = config.get("recorder", config["train"])
+        checkpoint_every = saved.get("checkpoint_every", 0)
     run = {k: v for k, v in config["run"].items() if k != "command"}
     job = TrainJob.from_config({"run": run, "train": config["train"]})
     train, validation = _load_data(job, data_dir, download)

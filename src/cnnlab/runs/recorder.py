@@ -94,6 +94,7 @@ class RunRecorder(Callback):
                     "validation": trainer.num_validation_samples,
                 },
                 execution=trainer.execution.to_json(),
+                recorder={"checkpoint_every": self.checkpoint_every},
             )
 
     def _restore(self, trainer: Trainer) -> bool:
