@@ -7,3 +7,7 @@ wrong, what was received and how to fix it; the CLI prints that line on stderr a
 
 class CnnlabError(ValueError):
     """A problem with the user's input, explained in one line."""
+
+
+class CnnlabWarning(UserWarning):
+    """Something worth knowing that does not stop the work (the CLI prints it as one line)."""

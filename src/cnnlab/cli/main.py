@@ -8,6 +8,7 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -23,7 +24,7 @@ from cnnlab.cli.run import run
 from cnnlab.cli.studio import studio
 from cnnlab.cli.summary import models, summary
 from cnnlab.cli.train import evaluate, predict, train
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, CnnlabWarning
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -48,8 +49,20 @@ cli.add_command(studio)
 cli.add_command(run)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """cnnlab's own warnings as one line, ``warning: ...``; others as Python shows them."""
+    if issubclass(category, CnnlabWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (0, or 2 for bad input)."""
+    warnings.showwarning = _show_warning
     try:
         args = list(sys.argv[1:] if argv is None else argv)
         code = cli.main(args=args, prog_name="cnnlab", standalone_mode=False, obj={"argv": args})

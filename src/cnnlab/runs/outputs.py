@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from cnnlab import viz
-from cnnlab.data.dataset import Dataset
 from cnnlab.diagram import diagram
 from cnnlab.files import write_json
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.report import write_report
+from cnnlab.train.data import Samples
 from cnnlab.train.history import History
 from cnnlab.train.metrics import higher_is_better
 from cnnlab.train.objective import center_crop
@@ -21,13 +21,13 @@ from cnnlab.train.objective import center_crop
 MAX_EXAMPLES = 12
 
 
-def _misclassified_texts(data: Dataset, prediction, classes: list[str]) -> list[dict]:
-    wrong = torch.nonzero(prediction.classes != data.labels).flatten().tolist()
+def _misclassified_texts(data: Samples, prediction, classes: list[str]) -> list[dict]:
+    wrong = torch.nonzero(prediction.classes != data.targets).flatten().tolist()
     confidence = prediction.probabilities.max(1).values
     return [
         {
             "text": data.texts[i],
-            "true": classes[int(data.labels[i])],
+            "true": classes[int(data.targets[i])],
             "predicted": classes[int(prediction.classes[i])],
             "probability": float(confidence[i]),
         }
@@ -51,15 +51,15 @@ def _figures(run: RunLayout, history: History, validation, classes, data, predic
         return
     if "pixel_accuracy" not in validation:
         viz.plot_confusion(validation["confusion_matrix"], classes, run.confusion_figure)
-    if data is None or prediction is None:
+    if data is None or prediction is None or data.inputs.ndim != 4:
         return
-    if data.masks is not None:
-        viz.plot_segmentation(data.images, data.masks, prediction.classes, run.overlays_figure)
-    elif data.images is not None:
+    if data.task == "segmentation":
+        viz.plot_segmentation(data.inputs, data.targets, prediction.classes, run.overlays_figure)
+    else:
         probability = prediction.probabilities.max(1).values
         viz.plot_predictions(
-            data.images,
-            data.labels,
+            data.inputs,
+            data.targets,
             prediction.classes,
             probability,
             classes,
@@ -75,7 +75,7 @@ def write_outputs(
     monitor: str,
     seconds: float,
     classes: list[str] | None,
-    validation_data: Dataset | tuple | None,
+    validation_data: Samples | None,
     prediction,
     model: nn.Module | None = None,
     input_size: tuple[int, ...] | None = None,
@@ -84,7 +84,7 @@ def write_outputs(
     names = classes or (
         [str(i) for i in range(len(validation["confusion_matrix"]))] if validation else []
     )
-    data = validation_data if isinstance(validation_data, Dataset) else None
+    data = validation_data
     mode = "max" if higher_is_better(monitor) else "min"
     best = history.best(monitor, mode) if history.rows else {}
     metrics: dict[str, object] = {
@@ -98,8 +98,8 @@ def write_outputs(
     }
     if data is not None and data.texts is not None and prediction is not None:
         metrics["misclassified"] = _misclassified_texts(data, prediction, names)
-    if data is not None and data.masks is not None and prediction is not None:
-        masks = center_crop(data.masks, tuple(prediction.classes.shape[-2:]))
+    if data is not None and data.task == "segmentation" and prediction is not None:
+        masks = center_crop(data.targets, tuple(prediction.classes.shape[-2:]))
         metrics["validation_pixels"] = int(masks.numel())
     write_json(run.metrics, metrics)
     _figures(run, history, validation, names, data, prediction)

@@ -14,13 +14,13 @@ import os
 import time
 from pathlib import Path
 
-from cnnlab.data.dataset import Dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.files import remove_stale_temporaries
 from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.layout import RunLayout, new_run_dir, write_config
 from cnnlab.runs.outputs import write_outputs
 from cnnlab.train.callbacks import Callback, Monitor
+from cnnlab.train.data import Samples
 from cnnlab.train.distributed import broadcast_object
 from cnnlab.train.state import TrainingState, prefixed
 from cnnlab.train.trainer import Trainer
@@ -94,6 +94,7 @@ class RunRecorder(Callback):
                     "validation": trainer.num_validation_samples,
                 },
                 execution=trainer.execution.to_json(),
+                data=trainer.data_source,
                 recorder={"checkpoint_every": self.checkpoint_every},
             )
 
@@ -127,7 +128,7 @@ class RunRecorder(Callback):
         if not trainer.world.is_main:
             return
         data = trainer.validation_data
-        prediction = trainer.predict(data) if isinstance(data, Dataset) else None
+        prediction = trainer.predict(data) if isinstance(data, Samples) else None
         spec = trainer.input_spec
         image = spec.kind == "image" and spec.size is not None
         write_outputs(

@@ -112,11 +112,23 @@ def spec_for_data(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> InputSpec:
-    """The spec that feeds ``inputs`` to ``model``: token ids pass through; images are resized
-    to the model's size for classification, and keep their size for segmentation (the masks
-    must keep matching the images)."""
-    resize = target_task(targets) == "classification"
-    return spec_for(model, input_kind(inputs), resize=resize, mean=mean, std=std)
+    """The spec that feeds ``inputs`` (arranged N x C x H x W, or N x L ids) to ``model``.
+
+    Token ids pass through. Images are resized to the model's declared ``input_size`` for
+    classification and keep their size for segmentation (the masks must keep matching the
+    images). A model that declares no ``input_size`` takes the data as it is: its channels,
+    and for classification its height and width, which the run records for prediction.
+    """
+    kind, classification = input_kind(inputs), target_task(targets) == "classification"
+    if kind == "image" and model_info(model).input_size is None:
+        return InputSpec(
+            kind="image",
+            channels=int(inputs.shape[1]),
+            size=tuple(int(s) for s in inputs.shape[-2:]) if classification else None,
+            mean=tuple(mean) if mean is not None else None,
+            std=tuple(std) if std is not None else None,
+        )
+    return spec_for(model, kind, resize=classification, mean=mean, std=std)
 
 
 def prepare_inputs(spec: InputSpec, inputs: torch.Tensor) -> torch.Tensor:

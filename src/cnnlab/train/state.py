@@ -8,12 +8,17 @@ schedule and callback states, the history) is JSON-able metadata.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.environment import rng_state, set_rng_state
+from cnnlab.train.metrics import MetricState
+
+if TYPE_CHECKING:
+    from cnnlab.train.trainer import Trainer
 
 
 class TrainingState(NamedTuple):
@@ -104,3 +109,54 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
                 same_shape = isinstance(value, torch.Tensor) and value.shape == param.shape
                 if same_shape and value.stride() != param.stride():
                     optimizer.state[param][key] = torch.empty_like(param).copy_(value)
+
+
+def capture(trainer: Trainer) -> TrainingState:
+    """The trainer's state: weights, optimizer and schedule, the partial epoch's metric
+    counts (summed over processes), the position, every callback's state and RNG state."""
+    partial = trainer._train_state
+    tensors = prefixed("model.", trainer.model.state_dict())
+    update_tensors, update_meta = trainer.update.state_dict()
+    tensors.update(update_tensors)
+    if partial is not None:
+        tensors.update(prefixed("metrics.", trainer._reduced(partial).state_dict()))
+    rng_tensors, rng_values = rng_state()
+    tensors.update(rng_tensors)
+    spec = trainer.input_spec
+    meta = {
+        **trainer.position(),
+        "task": trainer.task,
+        "classes": trainer.classes,
+        "input_spec": spec.to_json() if spec else None,
+        "config": trainer.config.to_json(),
+        **update_meta,
+        "rng": rng_values,
+        "callbacks": {key: c.state_dict() for key, c in trainer.callbacks.keyed()},
+    }
+    return TrainingState(tensors, meta)
+
+
+def restore(trainer: Trainer, state: TrainingState, source: str) -> None:
+    """Put ``state`` (from :func:`capture`) back into ``trainer``, whose optimizer exists."""
+    if trainer.update is None:
+        raise CnnlabError("load_state_dict needs the optimizer: call it from on_fit_start")
+    tensors, meta = state
+    load_weights(trainer.model, unprefixed("model.", tensors), source)
+    trainer.update.load_state_dict(tensors, meta)
+    partial = unprefixed("metrics.", tensors)
+    trainer._train_state = None
+    if partial:
+        k = partial["matrix"].shape[0]
+        counts = MetricState(k, meta["task"], trainer.config.top_k).to(trainer.device)
+        if trainer.world.is_main:  # the others start from zero: the counts are summed
+            counts.load_state_dict({n: t.to(trainer.device) for n, t in partial.items()})
+        trainer._train_state = counts
+    saved = meta["callbacks"]
+    if "history" in meta:  # written before the history was a callback
+        saved = {"History:1": {"rows": meta["history"]}, **saved}
+    for key, callback in trainer.callbacks.keyed():
+        if key in saved:
+            callback.load_state_dict(saved[key])
+    trainer.epoch, trainer.step_in_epoch = meta["epoch"], meta["step"]
+    trainer.global_step = meta["global_step"]
+    set_rng_state(tensors, meta["rng"])

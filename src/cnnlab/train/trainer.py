@@ -3,17 +3,14 @@ error, backpropagation, update, repeat until convergence, then evaluate on unsee
 driven through a callback list as in Keras.
 
 >>> trainer = Trainer(model, epochs=5, lr=1e-3)  # doctest: +SKIP
->>> train, val = load("mnist", "test[:8000]"), load("mnist", "test[8000:]")  # doctest: +SKIP
->>> history = trainer.fit(train, val)  # doctest: +SKIP
->>> trainer.evaluate(val)["accuracy"]  # doctest: +SKIP
+>>> history = trainer.fit(load("digits", "train"), load("digits", "test"))  # doctest: +SKIP
 
-The loop knows nothing of files: a run directory is written by a callback
-(:class:`cnnlab.runs.RunRecorder`), which saves :meth:`Trainer.state_dict` and restores it
-with :meth:`Trainer.load_state_dict`. Exact resume: batches come from an
-:class:`~cnnlab.data.InMemoryLoader` whose order depends only on (seed, epoch); augmentations
-draw from a generator seeded by (seed, epoch, step); the state holds weights, optimizer and
-schedule state, the partial epoch's metric counts, the position in the epoch, every callback's
-state and every RNG state. Resuming replays nothing and skips nothing.
+The loop knows nothing of files: a callback (:class:`cnnlab.runs.RunRecorder`) writes the run
+directory from :meth:`Trainer.state_dict` and restores it with :meth:`Trainer.load_state_dict`.
+Resume is exact for data cnnlab holds: the batch order depends only on (seed, epoch),
+augmentations draw from a generator seeded by (seed, epoch, step), and the state holds
+weights, optimizer, schedule, the partial epoch's metric counts, the position, the callbacks'
+states and every RNG state. Resuming replays nothing and skips nothing.
 """
 
 from __future__ import annotations
@@ -25,30 +22,42 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import InMemoryLoader
-from cnnlab.data.splits import validation_split as split_last
 from cnnlab.errors import CnnlabError
 from cnnlab.models.info import main_output
 from cnnlab.train.augmentation import Augment, step_generator
+from cnnlab.train.batches import LoaderBatches
 from cnnlab.train.callbacks import Callback, CallbackList, EarlyStopping, NanGuard
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.data import Data, as_tensors, input_kind, target_task
+from cnnlab.train.data import (
+    Data,
+    Samples,
+    check_data_format,
+    target_task,
+)
 from cnnlab.train.distributed import World, all_reduce_sum, init_world
-from cnnlab.train.environment import auto_device, rng_state, seed_everything, set_rng_state
+from cnnlab.train.environment import auto_device, seed_everything
 from cnnlab.train.execution import resolve_execution
+from cnnlab.train.feed import (
+    EvaluationBatches,
+    Feed,
+    Feedable,
+    check_memory,
+    check_outputs,
+    first_batch,
+    fit_data,
+    prediction_parts,
+    read,
+    training_batches,
+    warn_missing_classes,
+)
 from cnnlab.train.history import History
-from cnnlab.train.inputs import InputSpec, prepare_inputs, spec_for, spec_for_data
+from cnnlab.train.inputs import InputSpec, spec_for_data
 from cnnlab.train.metrics import MetricState, scalar_metrics
 from cnnlab.train.objective import LossFunction, Objective, float_output, match_target
 from cnnlab.train.profiling import Profiler
 from cnnlab.train.progress import ProgressBar
-from cnnlab.train.state import (
-    TrainingState,
-    load_weights,
-    prefixed,
-    unprefixed,
-)
+from cnnlab.train.state import TrainingState, capture, restore
 from cnnlab.train.update import Update
 
 
@@ -78,6 +87,8 @@ class Trainer:
         augment: ``augment(inputs, targets, generator)`` applied to each training batch.
         input_spec: how stored samples become inputs (default: from the model and the data).
         classes: class names (default: those of the training Dataset).
+        data_format: ``channels_first`` (N x C x H x W) or ``channels_last`` (N x H x W x C,
+            Keras' default) for arrays and tensors given to fit, evaluate and predict.
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         verbose: 0 silent, 1 a progress bar per epoch and a summary line, 2 the line only.
         sync_every: read the running loss from the device every N steps (progress, NaN guard).
@@ -95,6 +106,7 @@ class Trainer:
         augment: Augment | None = None,
         input_spec: InputSpec | None = None,
         classes: list[str] | None = None,
+        data_format: str = "channels_first",
         device: str = "auto",
         verbose: int = 1,
         sync_every: int = 25,
@@ -108,6 +120,7 @@ class Trainer:
         self.sync_every = _positive("sync_every", sync_every)
         self.eval_batch_size = _positive("eval_batch_size", eval_batch_size)
         self.profiler = profiler or Profiler()
+        self.data_format = check_data_format(data_format)
         cfg = self.config
         self.device = auto_device(device)
         self.world: World = init_world(self.device.type)
@@ -132,7 +145,8 @@ class Trainer:
         self.update: Update | None = None
         self.task = "classification"
         self.monitor = cfg.monitor
-        self.num_train_samples = self.num_validation_samples = 0
+        self.num_train_samples = self.num_validation_samples = self.num_outputs = 0
+        self.data_source: dict[str, object] = {}
         self.validation_data: Data | None = None
         self.validation_result: dict[str, object] | None = None
         self._train_state: MetricState | None = None
@@ -146,46 +160,50 @@ class Trainer:
     def lr(self) -> float:
         return self.update.lr if self.update else self.config.lr
 
-    def _prepare(self, data: Data, spec: InputSpec | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model-ready inputs and targets on the device (``spec``: default from the data)."""
-        inputs, targets = as_tensors(data)
-        spec = spec or spec_for_data(self.model, inputs, targets)
-        with self.profiler.section("prepare"):
-            prepared = prepare_inputs(spec, inputs)
-        return prepared.to(self.device), targets.to(self.device, torch.int64)
-
     def _forward(self, net: nn.Module, inputs: torch.Tensor):
         if self.execution.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return net(inputs)
 
     def fit(
-        self, train: Data, validation: Data | None = None, validation_split: float | None = None
+        self,
+        x,
+        y=None,
+        validation_data=None,
+        validation_split: float | None = None,
+        *,
+        split: str = "stratified",
     ) -> History:
         """Train for ``config.epochs`` epochs (or until a callback stops); returns the history.
 
+        Two forms: ``fit(x, y, validation_data=(xv, yv))`` with inputs and targets apart, as
+        Keras; or ``fit(train, validation)`` with data sets (:mod:`cnnlab.train.data` lists
+        what is accepted: cnnlab and torch datasets, (inputs, targets), a DataLoader).
+
         Args:
-            train: a Dataset or (inputs, targets).
-            validation: data evaluated after every epoch.
-            validation_split: instead of ``validation``, the LAST fraction of ``train`` (Keras).
+            x: the training data, or its inputs.
+            y: the targets when ``x`` holds only the inputs, else the validation data.
+            validation_data: data evaluated after every epoch.
+            validation_split: instead of validation data, hold out this fraction of ``x``.
+            split: how to hold it out: ``stratified`` (each class's share kept; the default),
+                ``random`` or ``last`` (the final samples, as Keras).
         """
         cfg = self.config
         seed_everything(cfg.seed, cfg.deterministic)
-        if validation is None and validation_split:
-            train, validation = split_last(train, validation_split)
-        inputs, targets = as_tensors(train)
-        self.input_spec = self.input_spec or spec_for_data(self.model, inputs, targets)
-        self.task = target_task(targets)
-        if self.classes is None and isinstance(train, Dataset):
-            self.classes = list(train.classes)
-        x, y = self._prepare(train, self.input_spec)
-        val = self._prepare(validation, self.input_spec) if validation is not None else None
+        train, validation = fit_data(
+            x, y, validation_data, validation_split, split, cfg.seed, self.data_format
+        )
+        self._set_model_and_data(train, memory=True)
+        warn_missing_classes(train, validation, self.classes)
+        with self.profiler.section("prepare"):
+            batches, self.data_source = training_batches(train, self._feed(), cfg)
+            self._validation = EvaluationBatches(validation, self._feed()) if validation else None
+        self.num_train_samples = batches.num_samples
+        self.num_validation_samples = self._validation.num_samples if validation else 0
         self.validation_data, self.validation_result = validation, None
-        self.num_train_samples, self.num_validation_samples = len(x), len(val[0]) if val else 0
-        self._add_default_callbacks(has_validation=val is not None)
-        loader = InMemoryLoader(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
+        self._add_default_callbacks(has_validation=validation is not None)
         self.update = Update.from_config(
-            cfg, self.model.parameters(), len(loader), self.execution, self.profiler.section
+            cfg, self.model.parameters(), len(batches), self.execution, self.profiler.section
         )
         net = self.model
         if self.world.distributed:
@@ -194,11 +212,28 @@ class Trainer:
         self.stop_training = False
         self.callbacks.on_fit_start(self)  # a run recorder restores a resumed fit here
         while self.epoch < cfg.epochs and not self.stop_training:
-            self._run_epoch(net, loader, val)
-        if val is not None:  # all processes: the metric counts are summed over them
-            self.validation_result = self._evaluate_prepared(*val, self.task)
+            self._run_epoch(net, batches)
+        if self._validation is not None:  # all processes: the counts are summed over them
+            self.validation_result = self._evaluate(self._validation, self.task)
         self.callbacks.on_fit_end(self)
         return self.history
+
+    def _set_model_and_data(self, data: Feedable, memory: bool = False) -> None:
+        """The input spec, task and number of outputs, with the model checked against the
+        data (task, classes, and with ``memory`` the memory of training) before any work."""
+        x_first, y_first = first_batch(data, self.data_format)
+        self.input_spec = self.input_spec or spec_for_data(self.model, x_first, y_first)
+        self.task = target_task(y_first)
+        if memory:
+            held = len(data) if isinstance(data, Samples) else 0
+            check_memory(self.model, self.input_spec, x_first, self.config, held)
+        self.num_outputs = check_outputs(self.model, self.input_spec, x_first, y_first)
+        if isinstance(data, Samples):
+            self.classes = self.classes or (list(data.classes) if data.classes else None)
+
+    def _feed(self) -> Feed:
+        where = (self.device, self.num_outputs, self.world, self.eval_batch_size)
+        return Feed(self.input_spec, self.data_format, *where)
 
     def _add_default_callbacks(self, has_validation: bool) -> None:
         """Early stopping from the config; without validation data, ``val_*`` monitors fall
@@ -211,7 +246,7 @@ class Trainer:
             self.callbacks.append(EarlyStopping(monitor, patience=patience))
         self.monitor = monitor
 
-    def _run_epoch(self, net: nn.Module, loader: InMemoryLoader, val) -> None:
+    def _run_epoch(self, net: nn.Module, loader: InMemoryLoader | LoaderBatches) -> None:
         started = time.perf_counter()
         self.model.train()
         loader.set_epoch(self.epoch, skip=self.step_in_epoch)
@@ -240,9 +275,9 @@ class Trainer:
         self._sync(state)
         row: dict[str, float] = {"epoch": self.epoch + 1}
         row.update(scalar_metrics(self._reduced(state).result()))
-        if val is not None:
+        if self._validation is not None:
             with section("validation"):
-                val_result = self._evaluate_prepared(*val, self.task)
+                val_result = self._evaluate(self._validation, self.task)
             row.update({f"val_{k}": v for k, v in scalar_metrics(val_result).items()})
         row["lr"] = self.lr
         row["time"] = time.perf_counter() - started
@@ -290,43 +325,43 @@ class Trainer:
         return total
 
     @torch.inference_mode()
-    def _evaluate_prepared(self, x: torch.Tensor, y: torch.Tensor, task: str) -> dict[str, object]:
+    def _evaluate(self, batches, task: str) -> dict[str, object]:
+        """Loss and metrics over ``batches`` of model-ready (inputs, targets), summed over
+        all processes."""
         self.model.eval()
-        part = self.world.share(len(x))
-        size = self.eval_batch_size
-        state: MetricState | None = None
-        for inputs, targets in zip(x[part].split(size), y[part].split(size), strict=True):
+        top_k = self.config.top_k
+        state = MetricState(self.num_outputs, task, top_k).to(self.device)
+        for inputs, targets in batches:
             logits = main_output(self._forward(self.model, inputs)).float()
-            if state is None:
-                state = MetricState(logits.shape[1], task, self.config.top_k).to(self.device)
             target = match_target(logits, targets)
             state.update(self.objective.loss(logits, target), logits, target)
-        if state is None:  # this process's share is empty: contribute zero counts
-            with torch.no_grad():
-                probe = main_output(self._forward(self.model, x[:1]))
-            state = MetricState(probe.shape[1], task, self.config.top_k).to(self.device)
         return self._reduced(state).result()
 
-    def evaluate(self, data: Data) -> dict[str, object]:
-        """Loss and metrics (with per-class values and the confusion matrix) on ``data``."""
-        x, y = self._prepare(data, self.input_spec)
-        return self._evaluate_prepared(x, y, target_task(y))
+    def evaluate(self, x, y=None) -> dict[str, object]:
+        """Loss and metrics (with per-class values and the confusion matrix) on ``x`` (any
+        data :meth:`fit` takes), or on inputs ``x`` and targets ``y``."""
+        data = read((x, y) if y is not None else x, self.data_format, "evaluation data")
+        fitted = (self.input_spec, self.task, self.classes)
+        self._set_model_and_data(data)
+        result = self._evaluate(EvaluationBatches(data, self._feed()), self.task)
+        if fitted[0] is not None:  # evaluating other data does not change what fit set
+            self.input_spec, self.task, self.classes = fitted
+        return result
 
     @torch.inference_mode()
-    def predict(self, inputs: torch.Tensor | Dataset) -> Prediction:
-        """Class probabilities (softmax) and classes for stored samples (uint8 images or
-        token ids), or for a Dataset."""
-        if isinstance(inputs, Dataset):
-            x, _ = self._prepare(inputs, self.input_spec)
-        else:
-            spec = self.input_spec or spec_for(self.model, input_kind(inputs))
-            x = spec.apply(inputs).to(self.device)
+    def predict(self, x) -> Prediction:
+        """Class probabilities (softmax) and classes for inputs ``x``: an array or tensor of
+        samples (uint8 images, float images, token ids), a data set, or a DataLoader."""
+        parts, first, targets = prediction_parts(x, self.data_format, self.eval_batch_size)
+        task_of = targets if targets is not None else torch.zeros(1)
+        spec = self.input_spec or spec_for_data(self.model, first, task_of)
         self.model.eval()
-        batches = [
-            torch.softmax(main_output(self._forward(self.model, part)).float(), dim=1)
-            for part in x.split(self.eval_batch_size)
-        ]
-        probabilities = torch.cat(batches).cpu()
+        probabilities = torch.cat(
+            [
+                torch.softmax(main_output(self._forward(self.model, part)).float(), dim=1)
+                for part in (spec.apply(p).to(self.device) for p in parts)
+            ]
+        ).cpu()
         return Prediction(probabilities, probabilities.argmax(1))
 
     def position(self) -> dict[str, int]:
@@ -334,57 +369,29 @@ class Trainer:
         return {"epoch": self.epoch, "step": self.step_in_epoch, "global_step": self.global_step}
 
     def state_dict(self) -> TrainingState:
-        """Everything needed to continue this fit exactly. Under ``torchrun`` every process
-        calls it together: the partial epoch's metric counts are summed over them."""
-        partial = self._reduced(self._train_state) if self._train_state is not None else None
-        tensors = prefixed("model.", self.model.state_dict())
-        update_tensors, update_meta = self.update.state_dict()
-        tensors.update(update_tensors)
-        if partial is not None:
-            tensors.update(prefixed("metrics.", partial.state_dict()))
-        rng_tensors, rng_values = rng_state()
-        tensors.update(rng_tensors)
-        meta = {
-            **self.position(),
-            "task": self.task,
-            "classes": self.classes,
-            "input_spec": self.input_spec.to_json() if self.input_spec else None,
-            "config": self.config.to_json(),
-            **update_meta,
-            "rng": rng_values,
-            "callbacks": {key: c.state_dict() for key, c in self.callbacks.keyed()},
-        }
-        return TrainingState(tensors, meta)
+        """Everything needed to continue this fit exactly (:func:`cnnlab.train.state.capture`).
+        Under ``torchrun`` every process calls it together: the partial epoch's metric counts
+        are summed over them."""
+        return capture(self)
 
     def load_state_dict(self, state: TrainingState, source: str = "the saved state") -> None:
         """Continue from what :meth:`state_dict` returned (call it once the optimizer exists:
         from a callback's ``on_fit_start``). ``source`` names the state in error messages."""
-        if self.update is None:
-            raise CnnlabError("load_state_dict needs the optimizer: call it from on_fit_start")
-        tensors, meta = state
-        load_weights(self.model, unprefixed("model.", tensors), source)
-        self.update.load_state_dict(tensors, meta)
-        partial = unprefixed("metrics.", tensors)
-        self._train_state = None
-        if partial:
-            k = partial["matrix"].shape[0]
-            counts = MetricState(k, meta["task"], self.config.top_k).to(self.device)
-            if self.world.is_main:  # the others start from zero: the counts are summed
-                counts.load_state_dict({n: t.to(self.device) for n, t in partial.items()})
-            self._train_state = counts
-        saved = meta["callbacks"]
-        if "history" in meta:  # written before the history was a callback
-            saved = {"History:1": {"rows": meta["history"]}, **saved}
-        for key, callback in self.callbacks.keyed():
-            if key in saved:
-                callback.load_state_dict(saved[key])
-        self.epoch, self.step_in_epoch = meta["epoch"], meta["step"]
-        self.global_step = meta["global_step"]
-        set_rng_state(tensors, meta["rng"])
+        restore(self, state, source)
 
 
-def fit(model: nn.Module, train: Data, validation: Data | None = None, **settings) -> History:
-    """Keras-style one call: ``Trainer(model, **settings).fit(train, validation)``."""
-    validation_split = settings.pop("validation_split", None)
+def fit(
+    model: nn.Module,
+    x,
+    y=None,
+    validation_data=None,
+    validation_split: float | None = None,
+    *,
+    split: str = "stratified",
+    **settings,
+) -> History:
+    """Keras-style one call: ``Trainer(model, **settings).fit(x, y, validation_data, ...)``;
+    ``settings`` are TrainConfig fields and Trainer arguments (``epochs=5``, ``verbose=0``,
+    ``data_format="channels_last"``, ``callbacks=[...]``)."""
     trainer = Trainer(model, **settings)
-    return trainer.fit(train, validation, validation_split=validation_split)
+    return trainer.fit(x, y, validation_data, validation_split, split=split)
