@@ -146,7 +146,7 @@ def test_batchnorm(tmp_path):
     assert 0 < m["epochs_to_target_bn"] < m["epochs_to_target_plain"] or (
         m["epochs_to_target_plain"] == -1 and m["epochs_to_target_bn"] > 0
     )
-    assert m["high_lr_accuracy_bn"] > 0.8 > m["high_lr_accuracy_plain"] + 0.3
+    assert 0 < 2 * m["largest_lr_plain"] <= m["largest_lr_bn"]
     assert m["eval_logit_change"] < 1e-4 < m["batch_statistics_logit_change"]
 
 
