@@ -31,6 +31,20 @@ def open_protocol() -> object:
     return answers
 
 
+def run_worker(make_worker: Callable[[dict], object]) -> None:
+    """A worker process's main: ``make_worker(spec)`` (the spec is the JSON argument) builds an
+    object with ``ready()``, ``train(samples)`` and ``infer(samples, batch_size)``; it then
+    serves those commands, and ``exit`` (answered with the peak RSS)."""
+    answers = open_protocol()
+    worker = make_worker(json.loads(sys.argv[1]))
+    handlers = {
+        "train": worker.train,
+        "infer": worker.infer,
+        "exit": lambda: {"peak_rss_mib": peak_rss_mib()},
+    }
+    serve(handlers, answers, worker.ready())
+
+
 def serve(handlers: dict[str, Handler], answers, ready: dict) -> None:
     """Answer ``ready`` at once, then one command per stdin line until ``exit`` or EOF."""
     _answer(answers, {"ok": True, **ready})
@@ -73,6 +87,23 @@ def current_rss_mib() -> float:
     except OSError:
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def timed_result(
+    samples: int, seconds: float, cpu_start: float, predicted: int | None = None, **extra
+) -> dict:
+    """A timed command's answer: wall and CPU seconds (since ``cpu_start``, a
+    :func:`cpu_seconds` reading), images, images per second, then ``extra``. ``predicted``:
+    how many samples an inference returned, checked to be ``samples``."""
+    if predicted is not None and predicted != samples:
+        raise RuntimeError(f"predicted {predicted} samples, expected {samples}")
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu_start,
+        "images": samples,
+        "images_per_s": samples / seconds,
+        **extra,
+    }
 
 
 def loss_windows(points: list[tuple[int, float, int]], steps: int) -> dict:

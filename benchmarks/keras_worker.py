@@ -18,9 +18,7 @@ reused as in a multi-epoch fit and each repeat still trains from the same starti
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -35,9 +33,8 @@ from bench_common import (
     current_rss_mib,
     from_running_means,
     loss_windows,
-    open_protocol,
-    peak_rss_mib,
-    serve,
+    run_worker,
+    timed_result,
 )
 from keras import layers
 
@@ -182,14 +179,8 @@ class Worker:
         )
         seconds = time.perf_counter() - start
         steps = -(-samples // batch)
-        return {
-            "seconds": seconds,
-            "cpu_seconds": cpu_seconds() - cpu,
-            "images": samples,
-            "images_per_s": samples / seconds,
-            "steps": steps,
-            **loss_windows(from_running_means(recorder.means, batch, samples), steps),
-        }
+        points = from_running_means(recorder.means, batch, samples)
+        return timed_result(samples, seconds, cpu, steps=steps, **loss_windows(points, steps))
 
     def infer(self, samples: int, batch_size: int) -> dict:
         x = self.inputs[:samples]
@@ -197,25 +188,8 @@ class Worker:
         start = time.perf_counter()
         classes = self.model.predict(x, batch_size=batch_size, verbose=0).argmax(-1)
         seconds = time.perf_counter() - start
-        if len(classes) != samples:
-            raise RuntimeError(f"predicted {len(classes)} samples, expected {samples}")
-        return {
-            "seconds": seconds,
-            "cpu_seconds": cpu_seconds() - cpu,
-            "images": samples,
-            "images_per_s": samples / seconds,
-        }
-
-    def exit(self) -> dict:
-        return {"peak_rss_mib": peak_rss_mib()}
-
-
-def main() -> None:
-    answers = open_protocol()
-    worker = Worker(json.loads(sys.argv[1]))
-    handlers = {"train": worker.train, "infer": worker.infer, "exit": worker.exit}
-    serve(handlers, answers, worker.ready())
+        return timed_result(samples, seconds, cpu, predicted=len(classes))
 
 
 if __name__ == "__main__":
-    main()
+    run_worker(Worker)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_train import RESULTS
+from report import RESULTS
 from torch import nn
 from torch.nn import functional as F
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_train import RESULTS
+from report import RESULTS
 from torch import nn
 
 from cnnlab.models import create_model

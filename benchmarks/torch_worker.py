@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -35,9 +33,8 @@ from bench_common import (
     from_running_means,
     from_step_losses,
     loss_windows,
-    open_protocol,
-    peak_rss_mib,
-    serve,
+    run_worker,
+    timed_result,
 )
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -56,6 +53,33 @@ class RunningLoss(Callback):
 
     def on_sync(self, trainer, loss: float) -> None:
         self.means[trainer.step_in_epoch] = loss
+
+
+def textbook_epoch(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    fused: bool = False,
+) -> tuple[list[float], list[int]]:
+    """One epoch of the textbook loop (float ``inputs``): ``TensorDataset`` + shuffled
+    ``DataLoader``, Adam (PyTorch's default implementation, or ``fused``), per batch
+    ``zero_grad``, forward, cross-entropy, ``backward``, ``step``, ``loss.item()``. Returns
+    every step's loss and batch size."""
+    loader = DataLoader(TensorDataset(inputs, labels), batch_size=batch_size, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused or None)
+    loss_fn = nn.CrossEntropyLoss()
+    losses, sizes = [], []
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        sizes.append(len(y))
+    return losses, sizes
 
 
 def variant_settings(framework: str) -> dict:
@@ -108,14 +132,7 @@ class Worker:
         run = self._train_textbook if self.framework == "textbook" else self._train_cnnlab
         cpu = cpu_seconds()
         seconds, points, steps = run(samples)
-        return {
-            "seconds": seconds,
-            "cpu_seconds": cpu_seconds() - cpu,
-            "images": samples,
-            "images_per_s": samples / seconds,
-            "steps": steps,
-            **loss_windows(points, steps),
-        }
+        return timed_result(samples, seconds, cpu, steps=steps, **loss_windows(points, steps))
 
     def _train_cnnlab(self, n: int) -> tuple[float, list, int]:
         batch = self.spec["batch_size"]
@@ -138,22 +155,10 @@ class Worker:
         return seconds, from_running_means(recorder.means, batch, n), steps
 
     def _train_textbook(self, n: int) -> tuple[float, list, int]:
-        model = self.model
         start = time.perf_counter()
-        dataset = TensorDataset(self.inputs[:n], self.labels[:n])
-        loader = DataLoader(dataset, batch_size=self.spec["batch_size"], shuffle=True)
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.spec["lr"])
-        loss_fn = nn.CrossEntropyLoss()
-        losses, sizes = [], []
-        model.train()
-        for inputs, targets in loader:
-            optimizer.zero_grad()
-            outputs = model(inputs)
-            loss = loss_fn(outputs, targets)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            sizes.append(len(targets))
+        losses, sizes = textbook_epoch(
+            self.model, self.inputs[:n], self.labels[:n], self.spec["batch_size"], self.spec["lr"]
+        )
         seconds = time.perf_counter() - start
         return seconds, from_step_losses(losses, sizes), len(losses)
 
@@ -177,25 +182,8 @@ class Worker:
             with torch.no_grad():
                 classes = torch.cat([self.model(x).argmax(1) for (x,) in loader])
             seconds = time.perf_counter() - start
-        if len(classes) != samples:
-            raise RuntimeError(f"predicted {len(classes)} samples, expected {samples}")
-        return {
-            "seconds": seconds,
-            "cpu_seconds": cpu_seconds() - cpu,
-            "images": samples,
-            "images_per_s": samples / seconds,
-        }
-
-    def exit(self) -> dict:
-        return {"peak_rss_mib": peak_rss_mib()}
-
-
-def main() -> None:
-    answers = open_protocol()
-    worker = Worker(json.loads(sys.argv[1]))
-    handlers = {"train": worker.train, "infer": worker.infer, "exit": worker.exit}
-    serve(handlers, answers, worker.ready())
+        return timed_result(samples, seconds, cpu, predicted=len(classes))
 
 
 if __name__ == "__main__":
-    main()
+    run_worker(Worker)

@@ -16,7 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_common  # noqa: E402
-import bench_train  # noqa: E402
+import timing  # noqa: E402
+from report import target_rows  # noqa: E402
 
 
 @given(
@@ -65,9 +66,9 @@ def runs(*rates: float) -> dict:
 def test_ratio_is_the_median_of_within_round_ratios():
     # a slow second round hits both sides: paired ratios are 2, 2, 1.5 -> median 2
     result = {"train": {"cnnlab": runs(20, 10, 30), "keras": runs(10, 5, 20)}}
-    assert bench_train.ratio(result, "train", "keras") == pytest.approx(2.0)
-    assert bench_train.ratio_to_best(result, "train", "keras", "cnnlab") == pytest.approx(1.0)
-    assert bench_train.ratio(result, "train", "textbook") is None
+    assert timing.ratio(result, "train", "keras") == pytest.approx(2.0)
+    assert timing.ratio_to_best(result, "train", "keras", "cnnlab") == pytest.approx(1.0)
+    assert timing.ratio(result, "train", "textbook") is None
 
 
 def test_target_rows_pass_fail_and_missing_peers():
@@ -78,7 +79,7 @@ def test_target_rows_pass_fail_and_missing_peers():
         },
         "unet": {"train": {"cnnlab": runs(2, 2, 2), "keras": runs(1.1, 1.1, 1.1)}},
     }
-    rows = {r["target"]: r for r in bench_train.target_rows(results, variants=[])}
+    rows = {r["target"]: r for r in target_rows(results, variants=[])}
     assert rows["lenet5 training cnnlab / textbook"]["result"] == "PASS"  # 1.5x >= 1.3x
     assert rows["lenet5 training cnnlab / keras"]["result"] == "n/a"
     assert rows["lenet5 inference (cnnlab img/s)"]["measured"] == 21_000
@@ -97,7 +98,7 @@ def test_loss_checks_flag_a_run_whose_loss_does_not_fall():
             ]
         },
     }
-    passed = [c["passed"] for c in bench_train.loss_checks(train)]
+    passed = [c["passed"] for c in timing.loss_checks(train)]
     assert passed == [True, False, False]
 
 
