@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +188,48 @@ def test_a_resumed_run_keeps_its_checkpoint_cadence(tmp_path, monkeypatch):
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     every_fifth = [step for step in range(24, 47) if step % 5 == 0]  # global steps of epoch 2
     assert saved.count("last.safetensors") == len(every_fifth) + 1, saved  # and the epoch end
+
+
+def test_resume_refuses_flags_that_would_change_the_run(run_dir, capsys):
+    before = (run_dir / "history.csv").read_text()
+    code = main(["train", "--resume", str(run_dir), "--lr", "0.1", "--batch-size", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--lr" in err and "--batch-size" in err, err
+    assert (run_dir / "history.csv").read_text() == before
+
+
+def test_a_finished_run_says_so_or_trains_on(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "lenet5", "--dataset", "digits", *QUICK, "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "finished 2 of 2 epochs; nothing to train" in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    assert "has trained 2 epochs; --epochs must be 2 or more" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert "epoch 3/3" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_in_seconds(tmp_path):
+    """A 572 x 572 U-Net at batch 64 needs about 50 GiB: refused before any data is prepared,
+    in a process capped at 2 GB of address space (the kernel would otherwise kill it)."""
+    out = tmp_path / "runs"
+    args = [
+        "train", "unet", "--dataset", "synthetic", "--option", "task=segmentation",
+        "--option", "size=572", "--option", "train_size=64", "--option", "test_size=8",
+        "--batch-size", "64", "--epochs", "1", "--quiet", "--out", str(out),
+    ]  # fmt: skip
+    cap = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))"
+    code = f"{cap}; import sys; from cnnlab.cli.main import main; sys.exit(main({args!r}))"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.startswith("error: training needs about ") and result.stderr.count("\n") == 1
+    )
+    assert "activations of a batch of 64" in result.stderr
+    assert "--batch-size" in result.stderr or "smaller inputs" in result.stderr
+    assert time.monotonic() - started < 60 and not out.exists()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from cnnlab.cli.options import model_args_option, parse_options
 from cnnlab.diagram import diagram as draw
-from cnnlab.diagram import load_model
-from cnnlab.runs.load import run_architecture
+from cnnlab.runs.load import architecture
 
 
 @click.command()
 @click.argument("model_or_run")
+@model_args_option
 @click.option(
     "--out", "out", required=True, help="The file to write: NAME.svg or NAME.png (by suffix)."
 )
@@ -36,20 +35,22 @@ from cnnlab.runs.load import run_architecture
     help="0: every layer; N: one box per module at path depth N (stages.0.1 is depth 3). "
     "Default: chosen by the model's size.",
 )
-def diagram(model_or_run, out, direction, input_size, depth):
-    """Draw MODEL_OR_RUN (a registered model, or a run directory with config.json) as a block
-    diagram: layers with their hyperparameters, output shapes and parameters; residual adds,
-    Inception concatenations and U-Net skips as the merges they are.
+def diagram(model_or_run, model_args, out, direction, input_size, depth):
+    """Draw MODEL_OR_RUN (a registered model, your own package.module:Name, or a run
+    directory) as a block diagram: layers with their hyperparameters, output shapes and
+    parameters; residual adds, Inception concatenations and U-Net skips as the merges they
+    are.
 
     \b
     cnnlab diagram lenet5 --out lenet5.svg
+    cnnlab diagram lenet5 -m image_size=28 --out lenet5-28.svg
+    cnnlab diagram mymodels:Net --input 3x32x32 --out net.svg
     cnnlab diagram resnet20 --out resnet20.png --direction LR
     cnnlab diagram unet --input 1x188x188 --out unet.svg
     cnnlab diagram runs/demo --out model.svg
     """
-    is_run = Path(model_or_run).is_dir()
-    model = run_architecture(model_or_run) if is_run else load_model(model_or_run)
-    layout = draw(model, input_size, out, direction, depth)
+    model, trained_on = architecture(model_or_run, parse_options(model_args, "image_size=28"))
+    layout = draw(model, input_size or trained_on, out, direction, depth)
     shape = "U-shaped, " if layout.u_shaped else ""
     columns = f"{layout.columns} columns, " if layout.columns > 1 else ""
     click.echo(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import click
+
 from cnnlab.errors import CnnlabError
 
 
@@ -20,3 +22,14 @@ def parse_options(pairs: tuple[str, ...], example: str = "size=64x64") -> dict[s
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value
     return options
+
+
+model_args_option = click.option(
+    "-m",
+    "--model-arg",
+    "model_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Builder argument of the model, checked against what it takes, e.g. -m image_size=28 "
+    "(repeatable).",
+)

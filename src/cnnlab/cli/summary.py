@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-import torch
 
-from cnnlab.models import create_model, list_models
+from cnnlab.cli.options import model_args_option, parse_options
+from cnnlab.models import list_models
+from cnnlab.runs.load import architecture
 from cnnlab.shapes import parse_dims
 from cnnlab.summary import summarize
 from cnnlab.summary.catalog import model_catalog
@@ -15,6 +16,7 @@ from cnnlab.summary.catalog import model_catalog
 
 @click.command()
 @click.argument("model")
+@model_args_option
 @click.option(
     "--input",
     "input_size",
@@ -26,17 +28,21 @@ from cnnlab.summary.catalog import model_catalog
 @click.option("--num-classes", type=int, default=None, help="Build the model with N classes.")
 @click.option("--train-mode", is_flag=True, help="Trace in training mode (dropout, aux heads).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def summary(model, input_size, batch, num_classes, train_mode, as_json):
-    """Per-layer table of a registered MODEL: shapes, parameters, MACs, receptive fields.
+def summary(model, model_args, input_size, batch, num_classes, train_mode, as_json):
+    """Per-layer table of MODEL: shapes, parameters, MACs, receptive fields. MODEL is a
+    registered model, your own package.module:Name, or a run directory.
 
     \b
     cnnlab summary lenet5 --input 1x32x32
+    cnnlab summary lenet5 -m image_size=28 --input 1x28x28
+    cnnlab summary mymodels:Net --input 3x32x32
     cnnlab summary resnet20 --json
     """
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    with torch.device("meta"):  # shapes and counts only: nothing is computed
-        net = create_model(model, **kwargs)
-    size = parse_dims(input_size, name="input (C x H x W)") if input_size else None
+    kwargs = parse_options(model_args, "image_size=28")
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    net, trained_on = architecture(model, kwargs)  # on meta: shapes and counts only
+    size = parse_dims(input_size, name="input (C x H x W)") if input_size else trained_on
     result = summarize(net, size, batch_size=batch, mode="train" if train_mode else "eval")
     if as_json:
         click.echo(json.dumps(result.to_json()))

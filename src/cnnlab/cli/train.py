@@ -14,15 +14,16 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.datasets import DATA_DIR_HELP
-from cnnlab.cli.options import parse_options
+from cnnlab.cli.options import model_args_option, parse_options
 from cnnlab.cli.settings import settings_from_options, settings_options
-from cnnlab.data import load
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import TrainJob, load_run, resume_job, run_job
+from cnnlab.runs.job import evaluation_data, progress
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.predict import predict_files
 from cnnlab.train import TrainConfig, Trainer
 from cnnlab.train.augmentation import augmentation_names
+from cnnlab.train.data import SPLIT_MODES
 from cnnlab.train.distributed import leave_world
 
 
@@ -31,7 +32,20 @@ from cnnlab.train.distributed import leave_world
 @click.option("--dataset", help="Registered dataset (cnnlab datasets list).")
 @click.option("--train-split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default=None, help="Validation split (default: validation/test).")
-@click.option("--validation-split", type=float, default=None, help="Last fraction of training.")
+@click.option(
+    "--validation-split",
+    type=float,
+    default=None,
+    help="Hold out this fraction of the training split for validation.",
+)
+@click.option(
+    "--split",
+    "split",
+    type=click.Choice(SPLIT_MODES),
+    default="stratified",
+    show_default=True,
+    help="How --validation-split holds out: per class, seeded random, or the last samples.",
+)
 @settings_options(TrainConfig)
 @click.option(
     "--augment",
@@ -40,14 +54,7 @@ from cnnlab.train.distributed import leave_world
     show_default=True,
     help="Batch augmentation, applied identically to images and masks.",
 )
-@click.option(
-    "-m",
-    "--model-arg",
-    "model_args",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model builder argument, e.g. -m dropout=0.5 (repeatable).",
-)
+@model_args_option
 @click.option(
     "-o",
     "--option",
@@ -89,6 +96,7 @@ def train(
     train_split,
     val_split,
     validation_split,
+    split,
     augment,
     model_args,
     dataset_options,
@@ -113,8 +121,22 @@ def train(
     runtime = {"verbose": 2 if quiet else 1, "device": device}
     download = not no_download
     if resume is not None:
+        done, planned = progress(resume)
+        _check_resume_flags(ctx)
+        epochs = settings["epochs"] if _given(ctx, "epochs") else None
+        if epochs is not None and epochs < done:
+            raise CnnlabError(
+                f"{resume} has trained {done} epochs; --epochs must be {done} or more"
+            )
+        complete = RunLayout(resume).metrics.exists()  # killed before its outputs: finish them
+        if done >= (epochs or planned) and complete:
+            click.echo(
+                f"{resume} finished {done} of {planned} epochs; nothing to train "
+                f"(--epochs N, more than {done}, trains it on)"
+            )
+            return
         run_dir, history = resume_job(
-            resume, data_dir, download, checkpoint_every=checkpoint_every, **runtime
+            resume, data_dir, download, checkpoint_every, epochs=epochs, **runtime
         )
     else:
         if not model or not dataset:
@@ -127,6 +149,7 @@ def train(
             train_split=train_split,
             val_split=val_split,
             validation_split=validation_split,
+            split=split,
             model_kwargs=parse_options(model_args, "dropout=0.5"),
             dataset_options=parse_options(dataset_options),
             augment=augment,
@@ -155,6 +178,33 @@ def train(
         }
         click.echo("final: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
     click.echo(f"run written to {run_dir}  (report: {RunLayout(run_dir).report_html})")
+
+
+RESUME_FLAGS = {
+    "resume",
+    "epochs",
+    "checkpoint_every",
+    "device",
+    "quiet",
+    "data_dir",
+    "no_download",
+}
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _check_resume_flags(ctx: click.Context) -> None:
+    """--resume continues the run with its own settings: only where and how it runs, and a
+    larger --epochs, may be given."""
+    changed = [p for p in ctx.command.params if _given(ctx, p.name) and p.name not in RESUME_FLAGS]
+    if changed:
+        flags = ", ".join(p.opts[-1] if p.opts else p.name for p in changed)
+        raise CnnlabError(
+            f"--resume continues the run with its own settings; these cannot change it: {flags}"
+            " (start a new run instead; --epochs N trains a finished run on)"
+        )
 
 
 def _print_metrics(result: dict, classes: list[str]) -> None:
@@ -186,10 +236,7 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     (or pixel accuracy, IoU and Dice)."""
     run = load_run(run_dir, checkpoint)
     job = run.config["run"]
-    chosen = split or job.get("val_split")
-    if not chosen:
-        raise CnnlabError(f"{run_dir} has no validation split; pass --split")
-    data = load(job["dataset"], chosen, data_dir, not no_download, **job["dataset_options"])
+    data, chosen = evaluation_data(run.config, split, data_dir, not no_download)
     config = TrainConfig.from_json(run.config["train"])
     trainer = Trainer(run.model, config, input_spec=run.input_spec, verbose=0)
     result = trainer.evaluate(data)
@@ -222,7 +269,7 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     "--masks",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder for predicted masks (segmentation; default: beside the image).",
+    help="Folder for predicted masks (segmentation; default: RUN_DIR/predictions).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict(run_dir, files, top, invert, checkpoint, masks, as_json):
@@ -249,7 +296,8 @@ def predict(run_dir, files, top, invert, checkpoint, masks, as_json):
         return
     for r in results:
         if r.mask is not None:
-            click.echo(f"{r.file}: mask {r.mask} ({r.top[0][1]:.1%} foreground)")
+            shares = ", ".join(f"{name} {share:.1%}" for name, share in r.top)
+            click.echo(f"{r.file}: mask {r.mask} ({shares})")
             continue
         best, probability = r.top[0]
         others = ", ".join(f"{c} {p:.1%}" for c, p in r.top[1:])

@@ -34,6 +34,8 @@ class ModelInfo:
             ids), or None when the model does not declare it.
         input_dtype: the dtype of one input (``torch.long`` for token ids).
         registered: whether the model came from the registry.
+        num_classes: the number of outputs a zoo model was built with (None: not known
+            without running it).
     """
 
     name: str
@@ -41,6 +43,7 @@ class ModelInfo:
     input_size: tuple[int, ...] | None
     input_dtype: torch.dtype
     registered: bool
+    num_classes: int | None = None
 
     @property
     def input_kind(self) -> str:
@@ -55,12 +58,14 @@ def model_info(model: nn.Module) -> ModelInfo:
     registered = isinstance(name, str) and name in MODELS
     card = MODELS.get(name).card if registered else ModelCard(task=None, num_classes=None)
     size = getattr(model, "input_size", None)
+    built_with = getattr(model, "build_kwargs", None) or {}
     return ModelInfo(
         name=name if registered else type(model).__name__,
         task=card.task,
         input_size=tuple(int(s) for s in size) if size is not None else None,
         input_dtype=getattr(model, "input_dtype", torch.float32),
         registered=registered,
+        num_classes=built_with.get("num_classes", card.num_classes) if registered else None,
     )
 
 

@@ -81,7 +81,8 @@ def create_model(name: str, **kwargs) -> nn.Module:
     """Build the registered model ``name`` with the builder's keyword arguments.
 
     The model remembers its registry name (``model.registry_name``), so
-    :func:`~cnnlab.models.model_info` finds its card.
+    :func:`~cnnlab.models.model_info` finds its card, and its arguments
+    (``model.build_kwargs``), so a run can record how to build it again.
 
     Raises:
         CnnlabError: when no model has that name (the message suggests close names), or the
@@ -94,4 +95,5 @@ def create_model(name: str, **kwargs) -> nn.Module:
     except TypeError as error:
         raise CnnlabError(f"model {key!r} does not take these arguments: {error}") from error
     model.registry_name = key
+    model.build_kwargs = dict(kwargs)
     return model

@@ -17,14 +17,24 @@ from pathlib import Path
 from torch import nn
 
 from cnnlab.data import Dataset, dataset_info, load
+from cnnlab.data.download import data_root
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_json
-from cnnlab.models import create_model, model_card
-from cnnlab.runs.layout import check_run_dir
+from cnnlab.files import read_json, write_json
+from cnnlab.models import model_card
+from cnnlab.models.source import (
+    accepted_arguments,
+    build_model,
+    check_model_name,
+    import_factory,
+    is_import_path,
+    module_folder,
+)
+from cnnlab.runs.checkpoint import load_checkpoint
+from cnnlab.runs.layout import RunLayout, check_run_dir
 from cnnlab.runs.recorder import RunRecorder
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.data import target_task
+from cnnlab.train.data import Samples, as_samples, split_validation, target_task
 from cnnlab.train.environment import seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import spec_for_data
@@ -36,11 +46,18 @@ class TrainJob:
     """What to train on what.
 
     Args:
-        model: registry name (``cnnlab models``).
+        model: registry name (``cnnlab models``), or your own model's class or factory as
+            ``package.module:Name`` (imported from the current folder).
+        model_folder: where ``package.module`` was found (recorded, so that other commands
+            and other folders rebuild the model).
+        data_dir: the data directory the run read (recorded, so that evaluate and resume
+            find the data again from a new shell).
         dataset: registry name (``cnnlab datasets list``).
         train_split: TFDS split string of the training data.
         val_split: split evaluated after each epoch (None: ``validation_split`` or nothing).
-        validation_split: the last fraction of the training split, as Keras.
+        validation_split: hold out this fraction of the training split for validation.
+        split: how: ``stratified`` (each class's share kept; default), ``random`` (seeded)
+            or ``last`` (the final samples, as Keras).
         model_kwargs: builder arguments; ``num_classes``, ``in_channels``, ``image_size`` (or
             ``vocab_size``/``seq_len`` for text) are filled in from the dataset when absent.
         dataset_options: loader options (``length=`` for sms-spam, ...).
@@ -54,11 +71,14 @@ class TrainJob:
     train_split: str = "train"
     val_split: str | None = None
     validation_split: float | None = None
+    split: str = "stratified"
     model_kwargs: dict = field(default_factory=dict)
     dataset_options: dict = field(default_factory=dict)
     augment: str = "none"
     mean: list[float] | None = None
     std: list[float] | None = None
+    model_folder: str | None = None
+    data_dir: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_json(self) -> dict:
@@ -68,8 +88,8 @@ class TrainJob:
 
     @classmethod
     def from_config(cls, config: dict) -> TrainJob:
-        """The job stored in a run's ``config.json``."""
-        run = dict(config["run"])
+        """The job stored in a run's ``config.json`` (the command line it records aside)."""
+        run = {k: v for k, v in config["run"].items() if k != "command"}
         return cls(**run, train=TrainConfig.from_json(config["train"]))
 
 
@@ -86,21 +106,31 @@ def _derived_kwargs(data: Dataset) -> dict:
     return kwargs
 
 
-def build_model(name: str, data: Dataset, user_kwargs: dict) -> tuple[nn.Module, dict]:
+def _for_data(name: str, data: Dataset) -> dict:
+    """The builder arguments that follow from ``data`` and that ``name``'s builder takes (a
+    model of your own gets those its signature names)."""
+    derived = _derived_kwargs(data)
+    if not is_import_path(name):
+        return derived
+    accepted = accepted_arguments(import_factory(name)) or set()
+    return {k: v for k, v in derived.items() if k in accepted}
+
+
+def build_for_data(name: str, data: Dataset, user_kwargs: dict) -> tuple[nn.Module, dict]:
     """The model for ``data`` and the kwargs it was built with.
 
     The data's image size is tried first; a model that cannot take it (LeNet-5 and 8x8
     digits) is built at its own size and the images are resized to it.
     """
-    kwargs = {**_derived_kwargs(data), **user_kwargs}
+    kwargs = {**_for_data(name, data), **user_kwargs}
     try:
         try:
-            return create_model(name, **kwargs), kwargs
+            return build_model(name, kwargs), kwargs
         except CnnlabError:
             if "image_size" in user_kwargs or "image_size" not in kwargs:
                 raise
         kwargs.pop("image_size")
-        return create_model(name, **kwargs), kwargs
+        return build_model(name, kwargs), kwargs
     except CnnlabError as error:
         kind = "token ids" if data.tokens is not None else "images"
         shape = "x".join(
@@ -130,8 +160,40 @@ def _load_data(
     return split(job.train_split), split(job.val_split) if job.val_split else None
 
 
+def evaluation_data(
+    config: dict, split: str | None, data_dir: str | os.PathLike | None, download: bool
+) -> tuple[Dataset | Samples, str]:
+    """The data a run is evaluated on, found again from its record: ``split`` of its data set,
+    else its validation split, else the part ``validation_split`` held out (the same samples:
+    the split is seeded); and a name for it.
+
+    Raises:
+        CnnlabError: a run trained on data given in Python, or one without validation data
+            and no ``split``.
+    """
+    run = config.get("run", {})
+    if "dataset" not in run:
+        raise CnnlabError(
+            "the run was trained on data given in Python, which it cannot find again; "
+            "evaluate it with cnnlab.load_run and Trainer(run.model).evaluate(x, y)"
+        )
+    job = TrainJob.from_config(config)
+    where = data_dir or job.data_dir
+    chosen = split or job.val_split
+    if chosen:
+        return load(job.dataset, chosen, where, download, **job.dataset_options), chosen
+    if not job.validation_split:
+        raise CnnlabError("the run has no validation data; pass --split (e.g. --split test)")
+    train = as_samples(load(job.dataset, job.train_split, where, download, **job.dataset_options))
+    _, held = split_validation(train, job.validation_split, job.split, job.train.seed)
+    return held, f"{job.train_split} held out ({job.validation_split:g}, {job.split})"
+
+
 def _check_task(name: str, data: Dataset) -> None:
-    """Refuse a model whose task is not the data's (a segmentation U-Net on digit labels)."""
+    """Refuse a zoo model whose task is not the data's (a segmentation U-Net on digit labels)
+    before the data is prepared; your own model is checked by the trainer on one sample."""
+    if is_import_path(name):
+        return
     wanted, have = model_card(name).task, target_task(data.tensors()[1])
     if wanted is not None and wanted != have:
         raise CnnlabError(
@@ -179,23 +241,56 @@ def run_job(
         **runtime: the trainer's runtime options (``device``, ``verbose``, ``sync_every``,
             ``eval_batch_size``).
     """
+    check_model_name(job.model, job.model_kwargs)
     if job.val_split is None and job.validation_split is None:
         job.val_split = _default_val_split(job.dataset, job.train_split)
-    train, validation = _load_data(job, data_dir, download)
+    job.data_dir = str(data_root(data_dir).resolve())
+    if "path" in job.dataset_options:  # a folder of the user's: found from any folder later
+        job.dataset_options["path"] = str(Path(job.dataset_options["path"]).resolve())
+    train, validation = _load_data(job, job.data_dir, download)
     _check_task(job.model, train)
     seed_everything(job.train.seed, job.train.deterministic)  # the model's initialization
-    model, job.model_kwargs = build_model(job.model, train, job.model_kwargs)
+    model, job.model_kwargs = build_for_data(job.model, train, job.model_kwargs)
+    if is_import_path(job.model):
+        job.model_folder = module_folder(job.model)
     info = job.to_json() | {"command": command or shlex.join(["cnnlab", *sys.argv[1:]])}
     where = {"run_dir": run_dir} if run_dir is not None else {"new_in": runs_dir or "runs"}
     recorder = RunRecorder(
         **where,
-        name=name or f"{job.model}-{job.dataset}",
+        name=name or f"{job.model.rpartition(':')[2]}-{job.dataset}",
         run_info=info,
         checkpoint_every=checkpoint_every,
     )
     trainer = _trainer(job, model, train, recorder, **runtime)
-    history = trainer.fit(train, validation, validation_split=job.validation_split)
+    history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)
     return recorder.layout.root, history
+
+
+def progress(run_dir: str | os.PathLike) -> tuple[int, int]:
+    """(epochs trained, epochs planned) of a run, from its last checkpoint and config."""
+    layout = check_run_dir(run_dir)
+    planned = int(read_json(layout.config)["train"]["epochs"])
+    if not layout.last.exists():
+        return 0, planned
+    return int(load_checkpoint(layout.last)[1]["epoch"]), planned
+
+
+def _extend(layout: RunLayout, config: dict, epochs: int) -> None:
+    """Plan ``epochs`` epochs for the run (recorded in its config)."""
+    done, planned = progress(layout.root)
+    if epochs < done:
+        raise CnnlabError(
+            f"{layout.root} has trained {done} epochs; --epochs must be {done} or more"
+        )
+    schedule = config["train"].get("schedule", "constant")
+    if epochs > planned and schedule in ("cosine", "one-cycle"):
+        raise CnnlabError(
+            f"the run's {schedule} schedule was planned for {planned} epochs and cannot be "
+            "stretched; start a new run for more epochs"
+        )
+    if epochs != planned:
+        config["train"]["epochs"] = epochs
+        write_json(layout.config, config)
 
 
 def resume_job(
@@ -203,24 +298,31 @@ def resume_job(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
     checkpoint_every: int | None = None,
+    epochs: int | None = None,
     **runtime,
 ) -> tuple[Path, History]:
     """Continue the run in ``run_dir`` from its last checkpoint, with the job and settings of
-    its ``config.json`` (``checkpoint_every``: the run's own unless given; ``runtime`` as in
-    :func:`run_job`)."""
+    its ``config.json`` (``checkpoint_every``: the run's own unless given; ``epochs``: train
+    a run on to this many epochs; ``runtime`` as in :func:`run_job`).
+
+    Raises:
+        CnnlabError: ``epochs`` below what the run has trained, or beyond the end of a
+            schedule planned for its epochs (cosine, one-cycle).
+    """
     layout = check_run_dir(run_dir)
     config = read_json(layout.config)
+    if epochs is not None:
+        _extend(layout, config, epochs)
     if checkpoint_every is None:  # runs written before the recorder kept it stored it in train
         saved = config.get("recorder", config["train"])
         checkpoint_every = saved.get("checkpoint_every", 0)
-    run = {k: v for k, v in config["run"].items() if k != "command"}
-    job = TrainJob.from_config({"run": run, "train": config["train"]})
-    train, validation = _load_data(job, data_dir, download)
+    job = TrainJob.from_config(config)
+    train, validation = _load_data(job, data_dir or job.data_dir, download)
     seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
-    model = create_model(job.model, **job.model_kwargs)
+    model = build_model(job.model, job.model_kwargs, job.model_folder)
     recorder = RunRecorder(
         layout.root, run_info=config["run"], resume=True, checkpoint_every=checkpoint_every
     )
     trainer = _trainer(job, model, train, recorder, **runtime)
-    history = trainer.fit(train, validation, job.validation_split)
+    history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)
     return layout.root, history

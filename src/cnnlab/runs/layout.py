@@ -105,6 +105,11 @@ class RunLayout(ReportFolder):
     def diagram_figure(self) -> Path:
         return self.figure("diagram.svg")
 
+    @property
+    def predictions(self) -> Path:
+        """Where ``cnnlab predict`` writes masks predicted for image files."""
+        return self.root / "predictions"
+
 
 @dataclass(frozen=True)
 class ExperimentLayout(ReportFolder):

@@ -12,7 +12,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_json
-from cnnlab.models import create_model
+from cnnlab.models.source import build_model
 from cnnlab.runs.checkpoint import load_checkpoint
 from cnnlab.runs.layout import CHECKPOINTS, RunLayout, check_run_dir
 from cnnlab.train.inputs import InputSpec
@@ -37,31 +37,53 @@ class LoadedRun:
         return self.layout.root
 
 
-def load_run(run_dir: str | os.PathLike, checkpoint: str = "best") -> LoadedRun:
+def load_run(
+    run_dir: str | os.PathLike, checkpoint: str = "best", model: nn.Module | None = None
+) -> LoadedRun:
     """The model of ``run_dir`` with the weights of its ``best`` (default, falling back to
-    ``last`` when there is no validation) or ``last`` checkpoint."""
+    ``last`` when there is no validation) or ``last`` checkpoint, in eval mode.
+
+    The model is rebuilt from the run's record (a zoo name, or your class's import path and
+    arguments); pass ``model`` to load the weights into a model you built yourself.
+
+    >>> run = load_run("runs/lenet5-digits-20261207-101816")  # doctest: +SKIP
+    >>> run.model(run.input_spec.apply(images)).argmax(1)  # doctest: +SKIP
+    """
     layout = check_run_dir(run_dir)
     if checkpoint not in CHECKPOINTS:
         raise CnnlabError(f"checkpoint must be 'best' or 'last'. Received: {checkpoint!r}")
     config = read_json(layout.config)
-    run = config.get("run", {})
-    if "model" not in run:
-        raise CnnlabError(
-            f"{layout.root} was trained from a custom model (no registry name in "
-            f"{layout.config.name}); rebuild it yourself and load {layout.best} with "
-            "cnnlab.runs.checkpoint.load_checkpoint"
-        )
     candidates = [layout.best, layout.last] if checkpoint == "best" else [layout.last]
     file = next((c for c in candidates if c.exists()), None)
     if file is None:
         raise CnnlabError(f"{layout.root} has no checkpoint yet ({candidates[0]} is missing)")
     tensors, meta = load_checkpoint(file)
-    model = create_model(run["model"], **run.get("model_kwargs", {}))
+    model = model if model is not None else rebuild(layout, config)
     load_weights(model, unprefixed("model.", tensors), str(file))
     model.eval()
     spec = InputSpec.from_json(config["input_spec"])
     classes = config.get("classes") or []
     return LoadedRun(layout, model, config, spec, classes, config["task"], file, meta["epoch"])
+
+
+def rebuild(layout: RunLayout, config: dict) -> nn.Module:
+    """The run's model, freshly built from its record; one line when it cannot be."""
+    run = config.get("run", {})
+    name, kwargs = run.get("model"), run.get("model_kwargs")
+    if not isinstance(name, str):
+        raise CnnlabError(
+            f"{layout.root} does not record how to build its model (trained from a model "
+            "defined in a script or notebook); load it with "
+            "cnnlab.load_run(run_dir, model=YourModel(...))"
+        )
+    try:
+        return build_model(name, kwargs or {}, run.get("model_folder"))
+    except CnnlabError as error:
+        missing = " (the run does not record its arguments)" if kwargs is None else ""
+        raise CnnlabError(
+            f"cannot rebuild the model of {layout.root}{missing}: {error}; or load it with "
+            "cnnlab.load_run(run_dir, model=YourModel(...))"
+        ) from error
 
 
 def run_architecture(run_dir: str | os.PathLike) -> nn.Module:
@@ -90,4 +112,29 @@ def run_architecture(run_dir: str | os.PathLike) -> nn.Module:
             f"Received: {json.dumps(config)[:80]}"
         )
     with torch.device("meta"):
-        return create_model(name, **kwargs)
+        return build_model(name, kwargs, section.get("model_folder"))
+
+
+def architecture(
+    model_or_run: str, kwargs: dict | None = None
+) -> tuple[nn.Module, tuple[int, ...] | None]:
+    """A model to inspect (summary, diagram), on the ``meta`` device, and the input it was
+    trained on when it came from a run (None: the model's own ``input_size``).
+
+    ``model_or_run``: a zoo name, your own ``package.module:Name`` (built with ``kwargs``), or
+    a run directory (built as the run was).
+    """
+    if not Path(model_or_run).is_dir():
+        with torch.device("meta"):  # the architecture only: no weights are allocated
+            return build_model(model_or_run, kwargs), None
+    if kwargs:
+        raise CnnlabError(
+            f"{model_or_run} is a run directory, whose model is built as it was trained; "
+            "-m sets the arguments of a model name"
+        )
+    model = run_architecture(model_or_run)
+    spec = read_json(RunLayout(Path(model_or_run)).config).get("input_spec") or {}
+    size = spec.get("size")
+    if spec.get("kind") == "image" and size:
+        return model, (int(spec["channels"]), *map(int, size))
+    return model, None

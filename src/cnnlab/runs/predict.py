@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnnlab.data.images import read_image
 from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_path
 from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
 
@@ -61,7 +62,8 @@ def predict_files(
         x = run.input_spec.apply(raw.unsqueeze(0))
         probabilities = torch.softmax(main_output(run.model(x)).float(), dim=1)[0]
         if run.task == "segmentation":
-            results.append(_mask_result(Path(file), probabilities, flip, mask_dir))
+            folder = Path(mask_dir) if mask_dir is not None else run.layout.predictions
+            results.append(_mask_result(Path(file), probabilities, flip, folder, run.classes))
             continue
         values, indices = probabilities.topk(min(top, len(probabilities)))
         names = [run.classes[i] if i < len(run.classes) else str(i) for i in indices.tolist()]
@@ -76,12 +78,22 @@ def predict_files(
     return results
 
 
-def _mask_result(file: Path, probabilities, flip: bool, mask_dir) -> FilePrediction:
-    mask = probabilities.argmax(0).numpy().astype(np.uint8)
-    folder = Path(mask_dir) if mask_dir is not None else file.parent
-    folder.mkdir(parents=True, exist_ok=True)
+def _mask_result(
+    file: Path, probabilities, flip: bool, folder: Path, classes: list[str]
+) -> FilePrediction:
+    """The mask as a PNG (class k at gray k * 255 / (K - 1)) and each class's share of the
+    pixels, largest first."""
+    mask = probabilities.argmax(0)
+    k = probabilities.shape[0]
     out = folder / f"{file.stem}.mask.png"
-    scale = 255 // max(1, probabilities.shape[0] - 1)
-    Image.fromarray(mask * scale, mode="L").save(out)
-    share = float((mask > 0).mean())
-    return FilePrediction(file, [], [("foreground", share)], flip, mask=out)
+    scale = 255 // max(1, k - 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temporary:
+        pixels = (mask.numpy() * scale).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(temporary, format="PNG")
+    counts = torch.bincount(mask.flatten(), minlength=k).tolist()
+    names = [classes[i] if i < len(classes) else str(i) for i in range(k)]
+    shares = sorted(
+        zip(names, (c / mask.numel() for c in counts), strict=True), key=lambda s: -s[1]
+    )
+    return FilePrediction(file, [], shares, flip, mask=out)

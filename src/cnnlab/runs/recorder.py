@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import remove_stale_temporaries
+from cnnlab.models.source import model_record
 from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.layout import RunLayout, new_run_dir, write_config
 from cnnlab.runs.outputs import write_outputs
@@ -79,6 +80,8 @@ class RunRecorder(Callback):
             self.layout = RunLayout(broadcast_object(folder, trainer.world))
         self.best = Monitor(trainer.monitor)
         self._started = time.perf_counter()
+        if "model" not in self.run_info:  # your own model: rebuilt from its class, if importable
+            self.run_info.update(model_record(trainer.model))
         if self.resume and self._restore(trainer):
             return
         if main:
@@ -128,7 +131,8 @@ class RunRecorder(Callback):
         if not trainer.world.is_main:
             return
         data = trainer.validation_data
-        prediction = trainer.predict(data) if isinstance(data, Samples) else None
+        data = data if isinstance(data, Samples) else None  # a DataLoader is not re-read
+        prediction = trainer.predict(data) if data is not None else None
         spec = trainer.input_spec
         image = spec.kind == "image" and spec.size is not None
         write_outputs(

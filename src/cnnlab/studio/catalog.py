@@ -133,7 +133,9 @@ def summarize(entry: RunEntry) -> dict:
         best_epoch=metrics.get("best_epoch"),
         monitor=metrics.get("monitor"),
         metrics=_numbers(_section(metrics, "validation")) or _numbers(_section(metrics, "best")),
-        predictable=config.get("task") == "classification" and spec.get("kind") == "image",
+        predictable=config.get("task") == "classification"
+        and spec.get("kind") == "image"
+        and isinstance(run.get("model"), str),  # a model from a script cannot be rebuilt
         has_report=entry.layout.report_html.is_file(),
     )
     return summary

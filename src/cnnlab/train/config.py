@@ -18,7 +18,7 @@ from cnnlab.train.execution import (
     channels_last_setting,
     check_precision,
 )
-from cnnlab.train.optim import OPTIMIZERS, SCHEDULES
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, optimizer_name
 
 # Settings that older run folders stored with the hyperparameters; they are runtime options now.
 MOVED_TO_RUNTIME = ("device", "verbose", "sync_every", "eval_batch_size", "checkpoint_every")
@@ -101,10 +101,7 @@ class TrainConfig:
             )
         check_precision(self.precision)
         self.channels_last = channels_last_setting(self.channels_last)
-        if self.optimizer.lower() not in OPTIMIZERS:
-            raise CnnlabError(
-                f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
-            )
+        self.optimizer = optimizer_name(self.optimizer)
         if self.schedule.lower().replace("_", "-") not in SCHEDULES:
             raise CnnlabError(
                 f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"

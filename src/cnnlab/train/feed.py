@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.errors import CnnlabError, CnnlabWarning
-from cnnlab.models.info import main_output
+from cnnlab.models.info import main_output, model_info
 from cnnlab.train.batches import LoaderBatches, chunks
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import (
@@ -146,14 +146,19 @@ def _as_tensor(value) -> torch.Tensor:
 def check_outputs(
     model: nn.Module, spec: InputSpec, inputs: torch.Tensor, targets: torch.Tensor
 ) -> int:
-    """The number of outputs (classes) of ``model``, after checking on one sample (eval mode,
-    no gradients: no random numbers drawn, no statistics updated) that its output fits
-    ``targets``: class scores N x K for class ids, score maps N x K x H x W for masks.
+    """The number of outputs (classes) of ``model``, after checking that its output fits
+    ``targets``: class scores N x K for class ids, score maps N x K x H x W for masks. A zoo
+    model's card says both; any other model runs on one sample (eval mode, no gradients: no
+    random numbers drawn, no statistics updated).
 
     Raises:
         CnnlabError: one line naming the mismatch and the fix.
     """
     name = type(model).__name__
+    info = model_info(model)
+    if info.task is not None and info.num_classes is not None:  # a zoo model: no forward
+        _check_task(name, 2 if info.task == "classification" else 4, target_task(targets))
+        return info.num_classes
     device = next(iter(model.parameters()), inputs).device
     sample = spec.apply(inputs[:1]).to(device)
     mode = model.training
@@ -167,23 +172,27 @@ def check_outputs(
         raise CnnlabError(f"{name} cannot run on the data's input {shape}: {reason}") from error
     finally:
         model.train(mode)
-    task = target_task(targets)
-    if logits.ndim == 2 and task == "segmentation":
+    _check_task(name, logits.ndim, target_task(targets))
+    return int(logits.shape[1])
+
+
+def _check_task(name: str, output_dims: int, task: str) -> None:
+    """Class scores (N x K) for class ids, score maps (N x K x H x W) for masks."""
+    if output_dims == 2 and task == "segmentation":
         raise CnnlabError(
             f"{name} gives class scores N x K but the targets are masks N x H x W; "
             "segmentation needs a model with N x K x H x W outputs (e.g. unet)"
         )
-    if logits.ndim == 4 and task == "classification":
+    if output_dims == 4 and task == "classification":
         raise CnnlabError(
             f"{name} gives score maps N x K x H x W (segmentation) but the targets are class "
             "ids N; pass masks N x H x W, or use a classification model"
         )
-    if logits.ndim not in (2, 4):
+    if output_dims not in (2, 4):
         raise CnnlabError(
             f"{name} must return N x K class scores or N x K x H x W score maps. Received: "
-            f"output of shape {tuple(logits.shape)} for one input"
+            f"an output with {output_dims} dimensions"
         )
-    return int(logits.shape[1])
 
 
 def check_memory(

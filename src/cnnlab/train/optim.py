@@ -24,6 +24,26 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 
 
+def optimizer_name(optimizer: str | type) -> str:
+    """The name of ``optimizer``: one of :data:`OPTIMIZERS`, given as such or as the torch
+    class (``torch.optim.SGD``), so that a run's settings stay plain, reproducible data.
+
+    Raises:
+        CnnlabError: any other optimizer or factory, with the accepted forms.
+    """
+    classes = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw"}
+    if isinstance(optimizer, type) and optimizer in classes:
+        return classes[optimizer]
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return optimizer.lower()
+    shown = getattr(optimizer, "__qualname__", None) or repr(optimizer)
+    raise CnnlabError(
+        f"optimizer must be one of {', '.join(OPTIMIZERS)} or the torch class "
+        f"(torch.optim.SGD, Adam, AdamW). Received: {shown}; set its options with lr, "
+        "momentum and weight_decay"
+    )
+
+
 def build_optimizer(
     name: str,
     params: Iterable[nn.Parameter],
