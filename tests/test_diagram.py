@@ -222,7 +222,10 @@ def test_cli_draws_a_run_directory(tmp_path, capsys, nested):
         (["nosuchnet", "--out", "x.svg"], "unknown model 'nosuchnet'"),
         (["lenet5", "--out", "x.pdf"], "must end in .svg or .png. Received: 'x.pdf'"),
         (["lenet5", "--out", "x.svg", "--input", "abc"], "Received: 'abc'"),
-        (["lenet5", "--out", "x.svg", "--input", "1x8x8"], "LeNet5 cannot run on input 1x1x8x8: "),
+        (
+            ["lenet5", "--out", "x.svg", "--input", "1x8x8"],
+            "LeNet5 cannot run on input 1x1x8x8 (it takes 1x32x32): ",
+        ),
         (["lenet5", "--out", "x.svg", "--direction", "up"], "'up' is not one of"),
     ],
 )

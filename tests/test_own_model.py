@@ -247,6 +247,9 @@ def test_mistakes_with_your_model_are_one_line(module_dir, tmp_path, capsys, mon
         (["ownmodels:BigNet"], "ownmodels has no 'BigNet'"),
         (["notamodule:Net"], "cannot import 'notamodule'"),
         (["lenet"], "did you mean 'lenet5'"),
+        (["ownmodels:SmallNet", "-m", "num_classes=5"], "out of range for a model with 5 outputs"),
+        (["unet"], "unet is a segmentation model but digits is classification data"),
+        (["ownmodels:SmallNet", "--epochs", "2", "--optimizer", "rmsprop"], "'rmsprop' is not one"),
     ]
     for args, message in cases:
         code = main(["train", *args, "--dataset", "digits", "--out", str(tmp_path / "runs")])

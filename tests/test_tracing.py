@@ -29,7 +29,9 @@ def test_hooks_are_removed_and_modes_restored_after_a_pass_and_after_a_failing_o
     Tracer(model).run((torch.rand(1, 1, 32, 32),))
     assert hook_count(model) == 0
     assert {m: m.training for m in model.modules()} == modes
-    with pytest.raises(TraceError, match=r"^LeNet5 cannot run on input 1x3x32x32: ") as info:
+    with pytest.raises(
+        TraceError, match=r"^LeNet5 cannot run on input 1x3x32x32 \(it takes 1x32x32\): "
+    ) as info:
         Tracer(model).run((torch.rand(1, 3, 32, 32),), training=True)
     assert "\n" not in str(info.value) and isinstance(info.value, CnnlabError)
     assert hook_count(model) == 0

@@ -101,7 +101,9 @@ def _failure(model: nn.Module, inputs: Sequence[torch.Tensor], error: Exception)
     text = str(error).strip()
     reason = text.splitlines()[0] if text else type(error).__name__
     shapes = ", ".join("x".join(map(str, x.shape)) for x in inputs)
-    return f"{type(model).__name__} cannot run on input {shapes}: {reason}"
+    declared = model_info(model).input_size
+    takes = f" (it takes {'x'.join(map(str, declared))})" if declared else ""
+    return f"{type(model).__name__} cannot run on input {shapes}{takes}: {reason}"
 
 
 class Tracer:
