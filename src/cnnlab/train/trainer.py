@@ -29,12 +29,7 @@ from cnnlab.train.augmentation import Augment, step_generator
 from cnnlab.train.batches import LoaderBatches
 from cnnlab.train.callbacks import Callback, CallbackList, EarlyStopping, NanGuard
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.data import (
-    Data,
-    Samples,
-    check_data_format,
-    target_task,
-)
+from cnnlab.train.data import Data, Samples, check_data_format, target_task
 from cnnlab.train.distributed import World, all_reduce_sum, init_world
 from cnnlab.train.environment import auto_device, seed_everything
 from cnnlab.train.execution import resolve_execution
@@ -59,6 +54,8 @@ from cnnlab.train.profiling import Profiler
 from cnnlab.train.progress import ProgressBar
 from cnnlab.train.state import TrainingState, capture, restore
 from cnnlab.train.update import Update
+
+SYNC_SECONDS = 1.0  # read the loss at least this often, so progress stays live
 
 
 class Prediction(NamedTuple):
@@ -150,7 +147,7 @@ class Trainer:
         self.validation_data: Data | None = None
         self.validation_result: dict[str, object] | None = None
         self._train_state: MetricState | None = None
-        self._synced_at = -1
+        self._synced_at, self._synced_time = -1, time.monotonic()
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:
@@ -269,7 +266,8 @@ class Trainer:
             state = self._train_step(net, inputs, targets, state)
             self._train_state = state
             with section("callbacks"):
-                if self.step_in_epoch % self.sync_every == 0 or self.global_step == 1:
+                due = self.step_in_epoch % self.sync_every == 0 or self.global_step == 1
+                if due or time.monotonic() - self._synced_time >= SYNC_SECONDS:
                     self._sync(state)
                 self.callbacks.on_train_batch_end(self, batch)
         self._sync(state)
@@ -314,7 +312,7 @@ class Trainer:
         """Read the running loss (one host sync) and let callbacks see it."""
         if state is None or self._synced_at == self.global_step or int(state.count) == 0:
             return
-        self._synced_at = self.global_step
+        self._synced_at, self._synced_time = self.global_step, time.monotonic()
         self.callbacks.on_sync(self, float(state.loss_sum) / int(state.count))
 
     def _reduced(self, state: MetricState) -> MetricState:
