@@ -12,11 +12,16 @@ Results leave ``0..255`` (the -45 and 460 of the course notes' "Esempio di convo
 - ``clip``: cut to ``0..255`` (negative edges become black);
 - ``rescale``: map the result's own minimum..maximum linearly onto ``0..255``;
 - ``abs``: take ``|value|`` and cut at 255 (both edge directions light up).
+
+:func:`apply_kernels` keeps every result as data (:class:`FilteredImage`), which a notebook
+shows as the images before and after, side by side, each under its kernel's matrix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from math import comb
 from pathlib import Path
 from typing import Literal
@@ -24,12 +29,14 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cnnlab import display
 from cnnlab import reference as R
 from cnnlab.errors import CnnlabError
-from cnnlab.explain.grids import parse_grid
+from cnnlab.explain.grids import html_grid, parse_grid
 
 RangeMode = Literal["clip", "rescale", "abs"]
 RANGE_MODES: tuple[str, ...] = ("clip", "rescale", "abs")
+SHOWN_PIXELS = (160, 320)  # a notebook shows images between these sizes (longest side)
 
 
 def _binomial(n: int) -> np.ndarray:
@@ -152,6 +159,99 @@ def to_display(values: np.ndarray, range_mode: RangeMode = "clip") -> np.ndarray
     return np.clip(np.rint(shown), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class KernelResult:
+    """One kernel applied: its name and matrix, the raw result and what is shown of it."""
+
+    label: str
+    kernel: np.ndarray  # k_h x k_w
+    raw: np.ndarray  # H x W x C_out, floats outside 0..255 too
+    shown: np.ndarray  # uint8, after the range rule
+
+    def __repr__(self) -> str:
+        (k_h, k_w), low, high = self.kernel.shape, self.raw.min(), self.raw.max()
+        return f"KernelResult({self.label} {k_h}x{k_w}, raw {low:.0f}..{high:.0f})"
+
+
+@dataclass(frozen=True)
+class FilteredImage:
+    """An image and each kernel's result on it, as data (what ``cnnlab kernels`` draws)."""
+
+    original: np.ndarray  # uint8 H x W x C
+    results: tuple[KernelResult, ...]
+    range_mode: RangeMode
+
+    def _caption(self, result: KernelResult) -> str:
+        """The range rule and the raw result's extent, which the rule brought to 0..255."""
+        return f"{self.range_mode}, raw {result.raw.min():.0f}..{result.raw.max():.0f}"
+
+    @property
+    def panels(self) -> list[tuple[str, np.ndarray]]:
+        """``[(title, uint8 H x W x C)]``, the original first: what :func:`save_figure` draws."""
+        titled = [(f"{r.label}\n{self._caption(r)}", r.shown) for r in self.results]
+        return [("original", self.original), *titled]
+
+    def __repr__(self) -> str:
+        h, w, c = self.original.shape
+        labels = ", ".join(r.label for r in self.results[:4])
+        more = f" and {len(self.results) - 4} more" if len(self.results) > 4 else ""
+        return f"FilteredImage({h}x{w}x{c}, range {self.range_mode}: {labels}{more})"
+
+    def _repr_html_(self) -> str:
+        """Before and after side by side, each result under its kernel's name and matrix."""
+        shape = "x".join(map(str, self.original.shape))
+        panels = [
+            display.heading("original")
+            + display.text(f"{shape} (H x W x C)")
+            + _png_tag(self.original, "original")
+        ]
+        for r in self.results:
+            panels.append(
+                display.heading(r.label)
+                + display.text(self._caption(r))
+                + _png_tag(r.shown, r.label)
+                + html_grid(r.kernel)
+            )
+        return display.block(display.row(*panels))
+
+
+def _png_tag(data: np.ndarray, alt: str) -> str:
+    """``data`` as an embedded PNG: large images shrunk, small ones enlarged pixel by pixel
+    (no smoothing, so a blur is the kernel's, not the browser's)."""
+    image = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)
+    small, large = SHOWN_PIXELS
+    side = max(image.size)
+    if side > large:
+        image.thumbnail((large, large))
+    elif side < small:
+        factor = -(-small // side)
+        image = image.resize(
+            (image.width * factor, image.height * factor), Image.Resampling.NEAREST
+        )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return display.image(buffer.getvalue(), alt=alt)
+
+
+def apply_kernels(
+    image: np.ndarray | str | Path,
+    specs: Sequence[str],
+    range_mode: RangeMode = "clip",
+    sum_channels: bool = False,
+) -> FilteredImage:
+    """Filter ``image`` (``H x W x C`` in ``0..255``, or a file) with each kernel of ``specs``
+    (names or grids, see :func:`kernel`), keeping the kernels and the raw results."""
+    _check_range(range_mode)
+    if isinstance(image, str | Path):
+        image = load_image(image)
+    results = []
+    for spec in specs:
+        label, k = kernel(spec)
+        result = apply_kernel(image, k, sum_channels)
+        results.append(KernelResult(label, k, result, to_display(result, range_mode)))
+    return FilteredImage(to_display(image, "clip"), tuple(results), range_mode)
+
+
 def filter_image(
     image: np.ndarray,
     specs: list[str],
@@ -159,15 +259,7 @@ def filter_image(
     sum_channels: bool = False,
 ) -> list[tuple[str, np.ndarray]]:
     """The original and each kernel's result, ready to show: ``[(title, uint8 H x W x C)]``."""
-    _check_range(range_mode)
-    panels = [("original", to_display(image, "clip"))]
-    for spec in specs:
-        label, k = kernel(spec)
-        result = apply_kernel(image, k, sum_channels)
-        low, high = result.min(), result.max()
-        title = f"{label}\n{range_mode}, raw {low:.0f}..{high:.0f}"
-        panels.append((title, to_display(result, range_mode)))
-    return panels
+    return apply_kernels(image, specs, range_mode, sum_channels).panels
 
 
 def save_figure(panels: list[tuple[str, np.ndarray]], out: str | Path, columns: int = 3) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab import arith
-from cnnlab.arith_report import describe, describe_bottleneck
+from cnnlab.arith.report import describe, describe_bottleneck
 from cnnlab.files import write_text
 from cnnlab.models import create_model, list_models
 from cnnlab.summary import summarize

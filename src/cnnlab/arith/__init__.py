@@ -22,13 +22,14 @@ row or column after (bottom/right), which is reported.
 
 Modules: :mod:`~cnnlab.arith.sizes` (one axis), :mod:`~cnnlab.arith.counts` (parameters, MACs),
 :mod:`~cnnlab.arith.layers` (one 2D layer), :mod:`~cnnlab.arith.bottleneck` (the Inception
-table), :mod:`~cnnlab.arith.receptive` (receptive fields).
+table), :mod:`~cnnlab.arith.receptive` (receptive fields), :mod:`~cnnlab.arith.report` (the
+walk-through text, and how each result shows itself in a terminal and a notebook).
 """
 
 from cnnlab.arith.bottleneck import BottleneckComparison, bottleneck_comparison
 from cnnlab.arith.counts import conv_macs, conv_params, transposed_macs
 from cnnlab.arith.layers import LayerArithmetic, conv2d, conv_transpose2d, pool2d
-from cnnlab.arith.receptive import ReceptiveField, receptive_fields
+from cnnlab.arith.receptive import ReceptiveField, ReceptiveFields, receptive_fields
 from cnnlab.arith.sizes import (
     PaddingSpec,
     conv_output_length,
@@ -44,6 +45,7 @@ __all__ = [
     "LayerArithmetic",
     "PaddingSpec",
     "ReceptiveField",
+    "ReceptiveFields",
     "bottleneck_comparison",
     "conv2d",
     "conv_macs",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.arith.layers import LayerArithmetic, PairSpec, ShapeSpec, conv2d
+from cnnlab.arith.report import bottleneck_html, bottleneck_repr
 from cnnlab.arith.sizes import PaddingSpec
 
 
@@ -47,6 +48,13 @@ class BottleneckComparison:
             "macs_ratio": self.macs_ratio,
             "params_ratio": self.params_ratio,
         }
+
+    def __repr__(self) -> str:
+        return bottleneck_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The cost table and the walk-through of each convolution, in a notebook."""
+        return bottleneck_html(self)
 
 
 def bottleneck_comparison(

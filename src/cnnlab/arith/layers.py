@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from cnnlab.arith.counts import check_groups, conv_macs, conv_params, transposed_macs
+from cnnlab.arith.report import layer_html, layer_repr
 from cnnlab.arith.sizes import (
     PaddingSpec,
     conv_output_length,
@@ -58,6 +59,13 @@ class LayerArithmetic:
         for key, value in asdict(self).items():
             data.setdefault(key, list(value) if isinstance(value, tuple) else value)
         return data
+
+    def __repr__(self) -> str:
+        return layer_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The numbers and the formulas that give them, in a notebook."""
+        return layer_html(self)
 
 
 def _parse_padding(padding: PaddingSpec) -> tuple[PaddingSpec, PaddingSpec]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from cnnlab.arith.report import field_html, field_repr, fields_html, fields_repr
 from cnnlab.arith.sizes import effective_kernel
 
 
@@ -72,8 +73,29 @@ class ReceptiveField:
         """Where two paths meet (add, concatenate), the larger field wins."""
         return self if self.size >= other.size else other
 
+    def __repr__(self) -> str:
+        return field_repr(self)
 
-def receptive_fields(layers: list[dict]) -> list[ReceptiveField]:
+    def _repr_html_(self) -> str:
+        return field_html(self)
+
+
+class ReceptiveFields(list[ReceptiveField]):
+    """What :func:`receptive_fields` returns: a list of fields, one per layer, that keeps
+    the layers too, so a notebook shows them side by side."""
+
+    def __init__(self, layers: list[dict], fields: list[ReceptiveField]) -> None:
+        super().__init__(fields)
+        self.layers = [dict(layer) for layer in layers]
+
+    def __repr__(self) -> str:
+        return fields_repr(self)
+
+    def _repr_html_(self) -> str:
+        return fields_html(self)
+
+
+def receptive_fields(layers: list[dict]) -> ReceptiveFields:
     """Receptive field after each layer of a chain, along one axis.
 
     Args:
@@ -81,7 +103,7 @@ def receptive_fields(layers: list[dict]) -> list[ReceptiveField]:
             ``dilation`` and ``transposed`` (bool).
 
     Returns:
-        One :class:`ReceptiveField` per layer.
+        One :class:`ReceptiveField` per layer, in a list that shows itself as a table.
     """
     field = ReceptiveField.identity()
     out = []
@@ -94,4 +116,4 @@ def receptive_fields(layers: list[dict]) -> list[ReceptiveField]:
             layer.get("dilation", 1),
         )
         out.append(field)
-    return out
+    return ReceptiveFields(layers, out)

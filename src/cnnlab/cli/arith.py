@@ -7,7 +7,7 @@ import json
 import click
 
 from cnnlab import arith as A
-from cnnlab.arith_report import describe, describe_bottleneck
+from cnnlab.arith.report import describe, describe_bottleneck
 
 INPUT_HELP = "Input volume in the notes' notation H x W x C, e.g. 28x28x192 (channels last)."
 KERNEL_HELP = "Kernel size: N or HxW, e.g. 3 or 3x5."

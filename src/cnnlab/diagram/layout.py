@@ -47,6 +47,12 @@ class Layout:
     u_shaped: bool
     columns: int
 
+    def __repr__(self) -> str:
+        return (
+            f"Layout({len(self.boxes)} boxes, {len(self.routes)} routes, "
+            f"{self.width:.0f} x {self.height:.0f} px, {self.direction})"
+        )
+
 
 def _is_skip(graph: Graph, u: int, v: int) -> bool:
     """An edge into a merge from a tensor that is also used elsewhere: a shortcut."""

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cnnlab.data import Dataset, load
+from cnnlab.display import block, esc, figure, heading, table
 from cnnlab.files import write_json, write_text
 from cnnlab.runs import RunRecorder, TrainJob, run_job
 from cnnlab.runs.document import Document
@@ -31,6 +32,8 @@ from cnnlab.runs.layout import ExperimentLayout, RunLayout
 from cnnlab.train import History, Trainer
 
 EXPERIMENT_PRECISION = "fp32"  # see Context.trainer
+RESULTS_HEADER = ("quantity", "this run", "literature")
+CHECKS_HEADER = ("expected", "measured", "reproduced")
 T = TypeVar("T")
 
 
@@ -123,13 +126,14 @@ class Check:
     passed: bool
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     """The report of one experiment: free blocks (``doc``) plus results and checks.
 
     ``doc`` takes headings, paragraphs, tables and figures in reading order; :meth:`write`
     puts the results table and the expected outcomes first, then ``doc``, then the timing.
-    ``metrics`` holds plain numbers for ``results.json`` (what tests assert on).
+    ``metrics`` holds plain numbers for ``results.json`` (what tests assert on). In a
+    notebook the report shows its results, checks and figures.
     """
 
     ctx: Context
@@ -167,6 +171,34 @@ class Report:
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
+    def _result_rows(self) -> list[list[str]]:
+        return [[r.quantity, r.text, r.literature or "-"] for r in self.results]
+
+    def _check_rows(self) -> list[list[str]]:
+        return [[c.claim, c.measured, "yes" if c.passed else "NO"] for c in self.checks]
+
+    def __repr__(self) -> str:
+        variant = "quick" if self.ctx.quick else "full"
+        held = sum(c.passed for c in self.checks)
+        return (
+            f"Report({self.ctx.name} {variant}: {len(self.results)} results, "
+            f"{held}/{len(self.checks)} expected outcomes reproduced)"
+        )
+
+    def _repr_html_(self) -> str:
+        """The results beside the literature, the expected outcomes, then the figures."""
+        parts = [heading(self.title), f"<div>{esc(self.intro)}</div>", heading(repr(self))]
+        parts.append(table(RESULTS_HEADER, self._result_rows()))
+        if self.checks:
+            parts += [heading("Expected outcomes"), table(CHECKS_HEADER, self._check_rows())]
+        for kind, value in self.doc.blocks:
+            if kind == "figure" and value[0].is_file():
+                path, caption = value
+                mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
+                parts.append(figure(path.read_bytes(), caption, mime))
+        parts.append(f'<div style="color:#555">folder: {esc(self.ctx.folder)}</div>')
+        return block(*parts)
+
     def write(self, seconds: float) -> Path:
         """Write ``report.md``, ``report.html`` and ``results.json``; returns the HTML path."""
         folder = self.ctx.layout
@@ -175,16 +207,10 @@ class Report:
         page = Document(self.title, folder.root)
         page.paragraph(self.intro)
         page.heading("Results")
-        page.table(
-            ["quantity", "this run", "literature"],
-            [[r.quantity, r.text, r.literature or "-"] for r in self.results],
-        )
+        page.table(list(RESULTS_HEADER), self._result_rows())
         if self.checks:
             page.heading("Expected outcomes")
-            page.table(
-                ["expected", "measured", "reproduced"],
-                [[c.claim, c.measured, "yes" if c.passed else "NO"] for c in self.checks],
-            )
+            page.table(list(CHECKS_HEADER), self._check_rows())
         page.blocks += self.doc.blocks
         page.heading("Settings and time")
         if self.settings is not None:

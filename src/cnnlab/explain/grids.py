@@ -1,4 +1,5 @@
-"""Small grids for the explainers: parse them from text, make reproducible ones, print them.
+"""Small grids for the explainers: parse them from text, make reproducible ones, print them
+(lines for a terminal, HTML tables for a notebook).
 
 A grid is written as rows separated by ``;`` and values by ``,`` or spaces (``"1,2;3,4"``);
 channels of a volume are separated by ``|`` (``"1,2;3,4 | 5,6;7,8"``).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab import display
 from cnnlab.errors import CnnlabError
 from cnnlab.shapes import parse_dims
 
@@ -96,3 +98,27 @@ def side_by_side(blocks: list[list[str]], gap: str = "   ") -> list[str]:
         gap.join(b[r].ljust(w) for b, w in zip(padded, widths, strict=True)).rstrip()
         for r in range(height)
     ]
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(1, 6, 6)`` -> ``"1x6x6"``."""
+    return "x".join(map(str, shape))
+
+
+def html_grid(grid: np.ndarray, marked: np.ndarray | None = None) -> str:
+    """``grid`` as an HTML table; ``marked`` cells are highlighted (a window, an output)."""
+    cells = [[number(v) for v in row] for row in grid]
+    shaded = set() if marked is None else {(int(r), int(c)) for r, c in np.argwhere(marked)}
+    return display.grid(cells, highlight=shaded)
+
+
+def labelled(title: str, grid: np.ndarray, marked: np.ndarray | None = None) -> str:
+    """A title over a grid, one of the pieces set side by side with :func:`display.row`."""
+    return display.heading(title) + html_grid(grid, marked)
+
+
+def spot(shape: tuple[int, ...], at: tuple[int, int]) -> np.ndarray:
+    """A mask of ``shape`` marking the one cell ``at`` (the output pixel explained)."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[at] = True
+    return mask

@@ -1,7 +1,9 @@
-"""Step-by-step views of the sliding-window ops: convolution, transposed convolution, pooling.
+"""Step-by-step views of the sliding-window ops: convolution and pooling (the transposed
+convolution, built on the convolution's steps, is :mod:`cnnlab.explain.transposed`).
 
 Each ``explain_*`` function computes a dataclass from the reference ops (the data); each
-``render_*`` turns it into lines of text.
+``render_*`` turns it into lines of text, and the dataclass shows itself in a notebook with
+its grids as HTML tables.
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ from typing import Literal
 
 import numpy as np
 
+from cnnlab import display
 from cnnlab import reference as R
-from cnnlab.arith import conv_macs, transposed_macs
-from cnnlab.explain.grids import check_at, format_grid, number, side_by_side
+from cnnlab.explain.grids import (
+    check_at,
+    format_grid,
+    labelled,
+    number,
+    shape_text,
+    side_by_side,
+    spot,
+)
 from cnnlab.reference.padding import Padding2d, border, pair, window, window_geometry
 
 
@@ -37,6 +47,18 @@ class WindowSteps:
         mask = np.zeros(self.padded.shape[1:], dtype=bool)
         mask[self.rows, self.cols] = True
         return mask
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``C x H x W`` before padding."""
+        c, h, w = self.padded.shape
+        top, bottom, left, right = self.pads
+        return c, h - top - bottom, w - left - right
+
+    @property
+    def where(self) -> str:
+        """The output pixel explained, as the text names it: ``(0,1)``."""
+        return f"({self.at[0]},{self.at[1]})"
 
 
 def _steps(x, kernel, stride, padding, dilation, at, output, fill=0.0) -> WindowSteps:
@@ -63,6 +85,17 @@ class ConvSteps:
     @property
     def total(self) -> float:
         return float(self.products.sum())
+
+    def __repr__(self) -> str:
+        s = self.steps
+        return (
+            f"ConvSteps(input {shape_text(s.input_shape)}, kernel {shape_text(self.kernel.shape)}"
+            f" -> output {shape_text(s.output.shape)}; output {s.where} = "
+            f"{number(s.output[(0, *s.at)])})"
+        )
+
+    def _repr_html_(self) -> str:
+        return display.block(*conv_html(self))
 
 
 def explain_conv(
@@ -91,18 +124,28 @@ def _channel_label(c: int, channels: int) -> str:
     return f" (channel {c})" if channels > 1 else ""
 
 
+def _input_title(s: WindowSteps) -> str:
+    h, w = s.padded.shape[1:]
+    return f"input, {_pads_text(s.pads)} -> {h}x{w}"
+
+
+def _sum_line(conv: ConvSteps) -> str:
+    channels = conv.kernel.shape[0]
+    per_channel = " + ".join(number(conv.products[c].sum()) for c in range(channels))
+    summed = f"{per_channel} = {number(conv.total)}" if channels > 1 else number(conv.total)
+    value = conv.total + conv.bias
+    return f"sum of products = {summed}; + bias {number(conv.bias)} = {number(value)}"
+
+
 def render_conv(conv: ConvSteps, show_input: bool = True) -> list[str]:
     s = conv.steps
-    channels, (h, w) = s.padded.shape[0], s.padded.shape[1:]
-    i, j = s.at
+    channels = s.padded.shape[0]
     lines = []
     if show_input:
-        lines.append(
-            f"input, {_pads_text(s.pads)} -> {h}x{w}; [ ] marks the window of output ({i},{j})"
-        )
+        lines.append(f"{_input_title(s)}; [ ] marks the window of output {s.where}")
         for c in range(channels):
             lines += [f"input{_channel_label(c, channels)}:", *format_grid(s.padded[c], s.marked)]
-    lines.append(f"output ({i},{j}): window x kernel, elementwise, then summed")
+    lines.append(f"output {s.where}: window x kernel, elementwise, then summed")
     for c in range(channels):
         blocks = [
             ["window", *format_grid(s.window[c])],
@@ -111,97 +154,39 @@ def render_conv(conv: ConvSteps, show_input: bool = True) -> list[str]:
         ]
         lines += [f"channel {c}:"] if channels > 1 else []
         lines += side_by_side(blocks)
-    per_channel = " + ".join(number(conv.products[c].sum()) for c in range(channels))
-    summed = f"{per_channel} = {number(conv.total)}" if channels > 1 else number(conv.total)
-    value = conv.total + conv.bias
-    lines.append(f"sum of products = {summed}; + bias {number(conv.bias)} = {number(value)}")
+    lines.append(_sum_line(conv))
     out_h, out_w = s.output.shape[-2:]
     lines += [f"output {out_h}x{out_w}:", *format_grid(s.output[0])]
     return lines
 
 
-@dataclass(frozen=True)
-class TransposedSteps:
-    """The course notes' recipe ("Downsampling e Upsampling"): zero-inserted framed grid,
-    stride-1 conv with the flipped kernel."""
-
-    input: np.ndarray  # H x W
-    kernel: np.ndarray  # k_h x k_w
-    stride: tuple[int, int]
-    frame: tuple[int, int, int, int]
-    pattern: np.ndarray  # bool, where the input pixels land in the grid
-    conv: ConvSteps
-    recipe_products: int
-    nonzero_products: int
-    direct_products: int
-
-
-def explain_transposed(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    stride=1,
-    padding: int = 0,
-    output_padding=0,
-    bias: float = 0.0,
-    at: tuple[int, int] = (0, 0),
-) -> TransposedSteps:
-    """Transposed convolution of ``x`` (``H x W``) by the recipe, keeping each stage."""
-    grid = R.transposed_grid(x[None], kernel.shape, stride, padding, output_padding)
-    pattern = R.transposed_grid(
-        np.ones((1, *x.shape)), kernel.shape, stride, padding, output_padding
-    )
-    conv = explain_conv(grid, kernel[::-1, ::-1][None], bias, at=at)
-    out_hw = conv.steps.output.shape[-2:]
-    hits = R.conv2d(pattern[None], np.ones((1, 1, *kernel.shape)))
-    return TransposedSteps(
-        input=x,
-        kernel=kernel,
-        stride=pair(stride, "stride"),
-        frame=R.transposed_frame(x.shape, kernel.shape, stride, padding, output_padding),
-        pattern=pattern[0] > 0,
-        conv=conv,
-        recipe_products=conv_macs(out_hw, kernel.shape, 1, 1),
-        nonzero_products=int(hits.sum()),
-        direct_products=transposed_macs(x.shape, kernel.shape, 1, 1),
-    )
-
-
-def _same_or_both(a: int, b: int) -> str:
-    return str(a) if a == b else f"{a} (rows), {b} (columns)"
-
-
-def _frame_text(frame: tuple[int, int, int, int]) -> str:
-    if len(set(frame)) == 1:
-        return str(frame[0])
-    return "top {}, bottom {}, left {}, right {}".format(*frame)
-
-
-def render_transposed(t: TransposedSteps, symbolic: bool = False) -> list[str]:
-    grid = t.conv.steps.padded[0]
-    shown = np.where(t.pattern, "x", "0") if symbolic else None
-    (h, w), (gh, gw) = t.input.shape, grid.shape
-    s = t.stride
-    lines = [
-        f"input {h}x{w}:",
-        *format_grid(t.input, symbols=np.full(t.input.shape, "x") if symbolic else None),
-        f"step 1: s - 1 = {_same_or_both(s[0] - 1, s[1] - 1)} zeros between neighbouring pixels",
-        f"step 2: a frame of d(f - 1) - p zeros: {_frame_text(t.frame)} -> {gh}x{gw}"
-        + ("" if symbolic else "; [ ] marks the window of output ({},{})".format(*t.conv.steps.at))
-        + ":",
-        *format_grid(grid, marked=None if symbolic else t.conv.steps.marked, symbols=shown),
-        "step 3: stride-1 convolution with the kernel flipped (rows and columns reversed):",
-        *side_by_side(
-            [["kernel", *format_grid(t.kernel)], ["flipped", *format_grid(t.conv.kernel[0])]]
-        ),
-    ]
-    lines += render_conv(t.conv, show_input=False)
-    lines.append(
-        f"multiplications: the recipe performs {t.recipe_products:,}, of which "
-        f"{t.nonzero_products:,} are by a real input pixel (the rest are by inserted zeros); "
-        f"a direct transposed conv does {t.direct_products:,} (every pixel x every weight, "
-        "before cropping the padding)"
-    )
-    return lines
+def conv_html(conv: ConvSteps, show_input: bool = True) -> list[str]:
+    """The steps of :func:`render_conv` as HTML parts, the window and the output highlighted."""
+    s = conv.steps
+    channels = s.padded.shape[0]
+    parts = []
+    if show_input:
+        inputs = (
+            labelled(f"input{_channel_label(c, channels)}", s.padded[c], s.marked)
+            for c in range(channels)
+        )
+        parts += [
+            display.text(f"{_input_title(s)}; the window of output {s.where} is highlighted"),
+            display.row(*inputs),
+        ]
+    parts.append(display.text(f"output {s.where}: window x kernel, elementwise, then summed"))
+    for c in range(channels):
+        parts += [display.heading(f"channel {c}")] if channels > 1 else []
+        parts.append(
+            display.row(
+                labelled("window", s.window[c]),
+                labelled("kernel", conv.kernel[c]),
+                labelled("products", conv.products[c]),
+            )
+        )
+    out = s.output[0]
+    title = f"output {out.shape[0]}x{out.shape[1]}"
+    return [*parts, display.text(_sum_line(conv)), labelled(title, out, spot(out.shape, s.at))]
 
 
 @dataclass(frozen=True)
@@ -210,6 +195,16 @@ class PoolSteps:
 
     steps: WindowSteps
     mode: Literal["max", "avg"]
+
+    def __repr__(self) -> str:
+        s = self.steps
+        return (
+            f"PoolSteps({self.mode} over {shape_text(s.window.shape[1:])} windows, input "
+            f"{shape_text(s.input_shape)} -> output {shape_text(s.output.shape)})"
+        )
+
+    def _repr_html_(self) -> str:
+        return pool_html(self)
 
 
 def explain_pool(
@@ -228,19 +223,22 @@ def explain_pool(
     return PoolSteps(_steps(x, kernel, s, padding, 1, at, output, fill), mode)
 
 
+def _pool_line(p: PoolSteps, c: int) -> str:
+    window = p.steps.window[c]
+    value = window.max() if p.mode == "max" else window.mean()
+    how = "max" if p.mode == "max" else f"mean = {number(window.sum())} / {window.size}"
+    return f"output {p.steps.where} = {how} of the window = {number(value)}"
+
+
 def render_pool(p: PoolSteps) -> list[str]:
     s = p.steps
-    channels, (h, w) = s.padded.shape[0], s.padded.shape[1:]
-    i, j = s.at
-    lines = [f"input, {_pads_text(s.pads)} -> {h}x{w}; [ ] marks the window of output ({i},{j})"]
+    channels = s.padded.shape[0]
+    lines = [f"{_input_title(s)}; [ ] marks the window of output {s.where}"]
     for c in range(channels):
-        window = s.window[c]
-        value = window.max() if p.mode == "max" else window.mean()
-        how = "max" if p.mode == "max" else f"mean = {number(window.sum())} / {window.size}"
         lines += [
             f"input{_channel_label(c, channels)}:",
             *format_grid(s.padded[c], s.marked),
-            f"output ({i},{j}) = {how} of the window = {number(value)}",
+            _pool_line(p, c),
         ]
     out_h, out_w = s.output.shape[-2:]
     for c in range(channels):
@@ -249,3 +247,22 @@ def render_pool(p: PoolSteps) -> list[str]:
             *format_grid(s.output[c]),
         ]
     return lines
+
+
+def pool_html(p: PoolSteps) -> str:
+    """Each channel's input with the window highlighted, its value, then the outputs."""
+    s = p.steps
+    channels, (out_h, out_w) = s.padded.shape[0], s.output.shape[-2:]
+    parts = [display.text(f"{_input_title(s)}; the window of output {s.where} is highlighted")]
+    for c in range(channels):
+        grid = labelled(f"input{_channel_label(c, channels)}", s.padded[c], s.marked)
+        parts += [grid, display.text(_pool_line(p, c))]
+    outputs = (
+        labelled(
+            f"output {out_h}x{out_w}{_channel_label(c, channels)}",
+            s.output[c],
+            spot((out_h, out_w), s.at),
+        )
+        for c in range(channels)
+    )
+    return display.block(*parts, display.row(*outputs))

@@ -1,4 +1,5 @@
-"""Rebuilding a trained model from its run directory (for evaluate, predict and export)."""
+"""Rebuilding a trained model from its run directory (for evaluate, predict and export); in a
+notebook a loaded run shows its card and figures."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.display import block, facts, figure, heading, table
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_json
 from cnnlab.models.source import build_model
 from cnnlab.runs.checkpoint import load_checkpoint
 from cnnlab.runs.layout import CHECKPOINTS, RunLayout, check_run_dir
 from cnnlab.train.inputs import InputSpec
+from cnnlab.train.results import metric_text
 from cnnlab.train.state import load_weights, unprefixed
 
+SHOWN_CLASSES = 12
 
-@dataclass
+
+@dataclass(repr=False)
 class LoadedRun:
     """A run's model (eval mode, weights loaded) and what is needed to feed it."""
 
@@ -35,6 +40,59 @@ class LoadedRun:
     @property
     def run_dir(self) -> Path:
         return self.layout.root
+
+    def _title(self) -> str:
+        """``lenet5 on digits``."""
+        run = self.config.get("run") or {}
+        model = run.get("model") or type(self.model).__name__
+        return f"{model} on {run['dataset']}" if run.get("dataset") else model
+
+    def __repr__(self) -> str:
+        return (
+            f"LoadedRun({self.run_dir.name}: {self._title()}, {self.checkpoint.stem} checkpoint "
+            f"of epoch {self.epoch}, {len(self.classes)} classes)"
+        )
+
+    def _repr_html_(self) -> str:
+        """A card of the run (model, data, checkpoint, validation results) and its figures."""
+        layout, run = self.layout, self.config.get("run") or {}
+        metrics = read_json(layout.metrics) if layout.metrics.is_file() else {}
+        names = ", ".join(self.classes[:SHOWN_CLASSES])
+        if len(self.classes) > SHOWN_CLASSES:
+            names += f", and {len(self.classes) - SHOWN_CLASSES} more"
+        splits = " / ".join(str(run[k]) for k in ("train_split", "val_split") if run.get(k))
+        best = metrics.get("best_epoch")
+        card = facts(
+            [
+                ("run", str(self.run_dir)),
+                ("model", run.get("model") or type(self.model).__name__),
+                ("arguments", json.dumps(run["model_kwargs"]) if run.get("model_kwargs") else None),
+                ("data", f"{run.get('dataset', '')} {splits}".strip()),
+                ("task", self.task),
+                ("classes", f"{len(self.classes)}: {names}" if self.classes else None),
+                ("checkpoint", f"{self.checkpoint.name}, epoch {self.epoch}"),
+                ("epochs run", metrics.get("epochs_run")),
+                ("best epoch", f"{best} by {metrics.get('monitor')}" if best else None),
+                ("command", run.get("command")),
+            ]
+        )
+        parts = [heading(repr(self)), card]
+        validation = metrics.get("validation") or {}
+        rows = [[k, metric_text(k, v)] for k, v in validation.items() if isinstance(v, float)]
+        if rows:
+            parts += [
+                heading("validation at the end of training"),
+                table(["metric", "value"], rows),
+            ]
+        for path, caption in (
+            (layout.history_figure, "loss and metrics per epoch"),
+            (layout.confusion_figure, "confusion matrix on the validation data"),
+            (layout.predictions_figure, "validation predictions, mistakes first"),
+            (layout.overlays_figure, "segmentation: ground truth, prediction and errors"),
+        ):
+            if path.is_file():
+                parts.append(figure(path.read_bytes(), caption))
+        return block(*parts)
 
 
 def load_run(

@@ -4,7 +4,6 @@ regenerated at any time): results, per-class values, figures, history and config
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -12,21 +11,7 @@ from cnnlab.files import read_json, write_text
 from cnnlab.runs.document import Document
 from cnnlab.runs.layout import RunLayout
 from cnnlab.train.history import History
-from cnnlab.train.metrics import higher_is_better
-
-
-def _value(name: str, value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if name in ("epoch", "best_epoch"):
-        return str(int(value))
-    if name == "lr":
-        return f"{value:.2e}"
-    if name == "time":
-        return f"{value:.1f} s"
-    if higher_is_better(name):
-        return f"{100 * value:.2f}%"
-    return f"{value:.4f}"
+from cnnlab.train.results import metric_text
 
 
 def _title(config: dict) -> str:
@@ -68,7 +53,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     doc.heading("History")
     if history.rows:
         columns = [c for c in history.columns if not c.startswith(("macro_", "val_macro_"))]
-        doc.table(columns, [[_value(c, r.get(c)) for c in columns] for r in history.rows])
+        doc.table(columns, [[metric_text(c, r.get(c)) for c in columns] for r in history.rows])
     doc.heading("Configuration")
     doc.table(["setting", "value"], [[k, str(v)] for k, v in {**info, **train}.items()])
     doc.paragraph(f"Reproduce with: {config.get('command', 'see config.json')}")
@@ -84,17 +69,17 @@ def _results(doc: Document, metrics: dict, history: History) -> None:
     rows = []
     for key, value in validation.items():
         if isinstance(value, float):
-            rows.append([f"validation {key}", _value(key, value)])
+            rows.append([f"validation {key}", metric_text(key, value)])
     for key in ("loss", "accuracy", "pixel_accuracy", "iou", "dice"):
         if key in final:
-            rows.append([f"train {key} (last epoch)", _value(key, final[key])])
+            rows.append([f"train {key} (last epoch)", metric_text(key, final[key])])
     if metrics.get("best_epoch") is not None:
         monitor = metrics.get("monitor", "")
         best = metrics.get("best", {})
         rows.append(
             [
                 f"best epoch by {monitor}",
-                f"{metrics['best_epoch']} ({_value(monitor, best.get(monitor))})",
+                f"{metrics['best_epoch']} ({metric_text(monitor, best.get(monitor))})",
             ]
         )
     if "epochs_run" in metrics:

@@ -11,7 +11,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 from cnnlab.models.info import model_info
 from cnnlab.summary.receptive import SpatialField
-from cnnlab.summary.render import summary_lines
+from cnnlab.summary.render import summary_html, summary_lines, summary_repr
 from cnnlab.summary.trace import LayerRow, trace
 from cnnlab.tracing import model_device, resolve_input_size
 
@@ -81,6 +81,13 @@ class ModelSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        return summary_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The layer table in a notebook (IPython's rich display protocol)."""
+        return summary_html(self)
 
 
 def _field_json(value: SpatialField | None) -> dict | None:

@@ -1,9 +1,11 @@
-"""Text rendering of a :class:`~cnnlab.summary.ModelSummary` (data first, text second)."""
+"""Text and HTML renderings of a :class:`~cnnlab.summary.ModelSummary` (data first, text
+second): the terminal and a notebook show the same table."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnlab import display
 from cnnlab.summary.receptive import SpatialField
 
 if TYPE_CHECKING:
@@ -48,22 +50,17 @@ def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
     return rows
 
 
-def summary_lines(summary: ModelSummary) -> list[str]:
-    """The per-layer table followed by the totals."""
-    body = _table_rows(summary)
-    widths = [max(len(r[i]) for r in [HEADERS, *body]) for i in range(len(HEADERS))]
+def _inputs(summary: ModelSummary) -> str:
+    return ", ".join("x".join(map(str, s)) for s in summary.input_shapes)
 
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
 
-    rule = "=" * len(fmt(HEADERS))
-    inputs = ", ".join("x".join(map(str, s)) for s in summary.input_shapes)
-    lines = [f'Model: "{summary.model_name}"  input {inputs} (N x C x H x W)', rule, fmt(HEADERS)]
-    lines += ["-" * len(rule), *map(fmt, body), rule]
-    lines += [
+def _title(summary: ModelSummary) -> str:
+    return f'Model: "{summary.model_name}"  input {_inputs(summary)} (N x C x H x W)'
+
+
+def _totals(summary: ModelSummary) -> list[str]:
+    """The lines under the table: parameters, MACs, memory and the notes."""
+    lines = [
         f"Total params: {summary.total_params:,} ({human_bytes(summary.param_bytes)})",
         f"Trainable params: {summary.trainable_params:,}",
         f"Non-trainable params: {summary.non_trainable_params:,}",
@@ -84,3 +81,37 @@ def summary_lines(summary: ModelSummary) -> list[str]:
         "start: centre of the first field"
     )
     return lines
+
+
+def summary_lines(summary: ModelSummary) -> list[str]:
+    """The per-layer table followed by the totals."""
+    body = _table_rows(summary)
+    widths = [max(len(r[i]) for r in [HEADERS, *body]) for i in range(len(HEADERS))]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    rule = "=" * len(fmt(HEADERS))
+    lines = [_title(summary), rule, fmt(HEADERS)]
+    lines += ["-" * len(rule), *map(fmt, body), rule]
+    return lines + _totals(summary)
+
+
+def summary_html(summary: ModelSummary) -> str:
+    """The same table and totals for a notebook: names left-aligned, numbers right."""
+    rows = _table_rows(summary)
+    return display.block(
+        display.table(HEADERS, rows, caption=_title(summary), left=2),
+        *(display.text(line) for line in _totals(summary)),
+    )
+
+
+def summary_repr(summary: ModelSummary) -> str:
+    """One line for a terminal: the model, its input and the totals."""
+    return (
+        f"ModelSummary({summary.model_name}, input {_inputs(summary)}: "
+        f"{summary.total_params:,} params, {summary.total_macs:,} MACs, {len(summary.rows)} layers)"
+    )

@@ -21,13 +21,15 @@ from cnnlab.train.inputs import InputSpec
 from cnnlab.train.metrics import MetricState, confusion_matrix
 from cnnlab.train.profiling import Profiler, SectionTimer
 from cnnlab.train.progress import ProgressBar
+from cnnlab.train.results import Evaluation, Prediction
 from cnnlab.train.state import TrainingState
-from cnnlab.train.trainer import Prediction, Trainer, fit
+from cnnlab.train.trainer import Trainer, fit
 
 __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "Evaluation",
     "History",
     "InputSpec",
     "LearningRateLogger",

@@ -5,7 +5,8 @@ and schedule exist), ``on_epoch_begin(epoch)``, ``on_train_batch_begin(batch)`` 
 ``on_train_batch_end(batch)`` around every training step (``batch``: its index in the epoch),
 ``on_sync(loss)`` each time the running loss is read back from the device (every few steps:
 a read per step would stall the device), ``on_epoch_end(row)`` with the epoch's history row,
-and ``on_fit_end`` (after the final validation). A callback stops training by setting
+and ``on_fit_end`` (after the final validation), or ``on_fit_error(error)`` when the fit
+stops on an exception. A callback stops training by setting
 ``trainer.stop_training = True``. Its ``state_dict`` is part of the trainer's, so a resumed
 fit continues with the same patience and best value.
 """
@@ -54,6 +55,10 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """Called once after the last epoch and the final validation."""
+
+    def on_fit_error(self, trainer: Trainer, error: BaseException) -> None:
+        """Called when the fit stops on an exception (raised again afterwards): release what
+        ``on_fit_start`` took."""
 
     def state_dict(self) -> dict:
         return {}
@@ -127,6 +132,10 @@ class CallbackList:
     def on_fit_end(self, trainer: Trainer) -> None:
         for callback in self.callbacks:
             callback.on_fit_end(trainer)
+
+    def on_fit_error(self, trainer: Trainer, error: BaseException) -> None:
+        for callback in self.callbacks:
+            callback.on_fit_error(trainer, error)
 
 
 class Monitor:

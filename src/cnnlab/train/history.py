@@ -3,6 +3,7 @@ one column per value.
 
 Columns: ``epoch``, train values (``loss``, ``accuracy``, ...), validation values with a
 ``val_`` prefix, ``lr`` (learning rate at the end of the epoch) and ``time`` (seconds).
+In a notebook it shows its curves and its table (``_repr_html_``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,27 @@ from __future__ import annotations
 import csv
 import math
 import os
+from contextlib import suppress
 from pathlib import Path
 
+from cnnlab.display import block, figure, heading, table
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_path
 from cnnlab.train.callbacks import Callback
+from cnnlab.train.metrics import higher_is_better
+from cnnlab.train.results import metric_text
 
 
 def _cell(value: float) -> str:
     """Integers as written; floats by ``repr`` (the shortest text that reads back exactly)."""
     return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def _short(name: str, value: float | None) -> str:
+    """A value for a one-line summary: rates as percentages, other numbers to 3 digits."""
+    if isinstance(value, float) and math.isfinite(value) and not higher_is_better(name):
+        return f"{value:.3g}"
+    return metric_text(name, value)
 
 
 class History(Callback):
@@ -100,3 +112,36 @@ class History(Callback):
         from cnnlab.viz import plot_history
 
         return plot_history(self.rows, path)
+
+    def _headline(self) -> list[str]:
+        """The columns a one-line summary follows: the loss and the first validation rate
+        (else the validation loss, else the first training rate)."""
+        columns = self.columns
+        rates = [c for c in columns if higher_is_better(c) and "macro_" not in c and "top" not in c]
+        second = next((c for c in rates if c.startswith("val_")), None)
+        second = second or ("val_loss" if "val_loss" in columns else next(iter(rates), None))
+        return [c for c in ("loss", second) if c in columns]
+
+    def __repr__(self) -> str:
+        n = len(self.rows)
+        changes = ", ".join(
+            f"{c} {_short(c, self.rows[0].get(c))} -> {_short(c, self.rows[-1].get(c))}"
+            for c in self._headline()
+        )
+        return f"History({n} epoch{'s' * (n != 1)}{': ' * bool(changes)}{changes})"
+
+    def _repr_html_(self) -> str:
+        """The figure of :meth:`plot` and the per-epoch table, rates as percentages."""
+        from cnnlab.viz import plot_history  # matplotlib is loaded only to be shown
+
+        parts = [heading(repr(self))]
+        if not self.rows:
+            return block(*parts)
+        with suppress(CnnlabError):  # rows without any metric: the table alone
+            caption = "loss and metrics per epoch (train and validation)"
+            parts.append(figure(plot_history(self.rows), caption))
+        columns = [c for c in self.columns if not c.startswith(("macro_", "val_macro_"))]
+        parts.append(
+            table(columns, [[metric_text(c, r.get(c)) for c in columns] for r in self.rows])
+        )
+        return block(*parts)

@@ -16,7 +16,6 @@ states and every RNG state. Resuming replays nothing and skips nothing.
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -52,17 +51,11 @@ from cnnlab.train.metrics import MetricState, scalar_metrics
 from cnnlab.train.objective import LossFunction, Objective, float_output, match_target
 from cnnlab.train.profiling import Profiler
 from cnnlab.train.progress import ProgressBar
+from cnnlab.train.results import Evaluation, Prediction, prediction_context
 from cnnlab.train.state import TrainingState, capture, restore
 from cnnlab.train.update import Update
 
 SYNC_SECONDS = 1.0  # read the loss at least this often, so progress stays live
-
-
-class Prediction(NamedTuple):
-    """``probabilities`` N x K (x H x W) and ``classes`` N (x H x W): the argmax."""
-
-    probabilities: torch.Tensor
-    classes: torch.Tensor
 
 
 def _positive(name: str, value: int) -> int:
@@ -207,11 +200,15 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             net = DistributedDataParallel(self.model, device_ids=device_ids)
         self.stop_training = False
-        self.callbacks.on_fit_start(self)  # a run recorder restores a resumed fit here
-        while self.epoch < cfg.epochs and not self.stop_training:
-            self._run_epoch(net, batches)
-        if self._validation is not None:  # all processes: the counts are summed over them
-            self.validation_result = self._evaluate(self._validation, self.task)
+        try:
+            self.callbacks.on_fit_start(self)  # a run recorder restores a resumed fit here
+            while self.epoch < cfg.epochs and not self.stop_training:
+                self._run_epoch(net, batches)
+            if self._validation is not None:  # all processes: the counts are summed
+                self.validation_result = self._evaluate(self._validation, self.task)
+        except BaseException as error:
+            self.callbacks.on_fit_error(self, error)
+            raise
         self.callbacks.on_fit_end(self)
         return self.history
 
@@ -323,7 +320,7 @@ class Trainer:
         return total
 
     @torch.inference_mode()
-    def _evaluate(self, batches, task: str) -> dict[str, object]:
+    def _evaluate(self, batches, task: str) -> Evaluation:
         """Loss and metrics over ``batches`` of model-ready (inputs, targets), summed over
         all processes."""
         self.model.eval()
@@ -333,9 +330,9 @@ class Trainer:
             logits = main_output(self._forward(self.model, inputs)).float()
             target = match_target(logits, targets)
             state.update(self.objective.loss(logits, target), logits, target)
-        return self._reduced(state).result()
+        return Evaluation(self._reduced(state).result(), self.classes)
 
-    def evaluate(self, x, y=None) -> dict[str, object]:
+    def evaluate(self, x, y=None) -> Evaluation:
         """Loss and metrics (with per-class values and the confusion matrix) on ``x`` (any
         data :meth:`fit` takes), or on inputs ``x`` and targets ``y``."""
         data = read((x, y) if y is not None else x, self.data_format, "evaluation data")
@@ -360,7 +357,8 @@ class Trainer:
                 for part in (spec.apply(p).to(self.device) for p in parts)
             ]
         ).cpu()
-        return Prediction(probabilities, probabilities.argmax(1))
+        context = prediction_context(x, self.classes)
+        return Prediction(probabilities, probabilities.argmax(1), **context)
 
     def position(self) -> dict[str, int]:
         """Where the fit is: completed epochs, steps into the current epoch, steps in all."""

@@ -1,7 +1,8 @@
 """Figures of a training run: curves, confusion matrix, prediction grid, segmentation samples.
 
 Inputs are plain numbers, numpy arrays or torch tensors, so this package does not depend on the
-trainer; every function writes one ``.png`` (or ``.svg``) file atomically and returns its path.
+trainer; every function writes one ``.png`` (or ``.svg``) file atomically and returns its path,
+or, given no path, returns the PNG bytes (what a notebook embeds: nothing is written).
 """
 
 from cnnlab.viz.confusion import plot_confusion

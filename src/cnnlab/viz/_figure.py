@@ -1,4 +1,5 @@
-"""Shared plumbing for the figures: a private matplotlib figure, atomic saving, image display.
+"""Shared plumbing for the figures: a private matplotlib figure, atomic saving (or PNG bytes
+for a notebook), image display.
 
 Figures are built from :class:`matplotlib.figure.Figure` with an Agg canvas, never through
 ``pyplot``: no global state is touched, no window opens and threads can draw at the same time.
@@ -6,6 +7,7 @@ Figures are built from :class:`matplotlib.figure.Figure` with an Agg canvas, nev
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,19 @@ def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as temporary, open(temporary, "xb") as handle:
         figure.savefig(handle, format=FORMATS[path.suffix.lower()], dpi=DPI)
     return path
+
+
+def figure_png(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes, as :func:`save_figure` would write it, with no file: what a
+    notebook embeds."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def finish(figure: Figure, path: str | os.PathLike[str] | None) -> Path | bytes:
+    """``figure`` saved to ``path`` (its path returned), or its PNG bytes when ``path`` is None."""
+    return figure_png(figure) if path is None else save_figure(figure, path)
 
 
 def as_array(value: Any) -> np.ndarray:

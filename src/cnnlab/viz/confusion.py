@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz._figure import as_array, new_figure, save_figure
+from cnnlab.viz._figure import as_array, finish, new_figure
 
 MAX_ANNOTATED = 20
 MAX_TICKS = 60
@@ -58,16 +58,17 @@ def percent_text(fraction: float) -> str:
 def plot_confusion(
     matrix: Any,
     classes: Sequence[str] | None,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     normalize: bool = True,
     title: str | None = None,
-) -> Path:
+) -> Path | bytes:
     """A ``K x K`` confusion matrix as a heat map, saved to ``path``.
 
     Args:
         matrix: counts, rows = true class, columns = predicted class (numpy or torch).
         classes: ``K`` class names (``None``: 0, 1, 2, ...).
-        path: ``.png`` (default) or ``.svg`` file, written atomically.
+        path: ``.png`` (default) or ``.svg`` file, written atomically; None: the PNG bytes
+            are returned instead (a notebook shows them).
         normalize: colour by row fraction (recall per class) and print the percentage too.
         title: first title line; the second line gives the accuracy.
 
@@ -109,7 +110,7 @@ def plot_confusion(
     total = counts.sum()
     accuracy = np.trace(counts) / total if total else 0.0
     ax.set_title(f"{title or 'confusion matrix'}\naccuracy {accuracy:.1%} of {total:,.0f}")
-    return save_figure(figure, path)
+    return finish(figure, path)
 
 
 def annotate(

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz._figure import new_figure, save_figure
+from cnnlab.viz._figure import finish, new_figure
 
 SKIPPED = frozenset({"epoch", "time"})
 LR_KEYS = ("lr", "learning_rate")
@@ -160,14 +160,17 @@ def epoch_ticks(ax: Axes, epochs: np.ndarray, best: float | None) -> None:
         ax.axvline(best, color=BEST_COLOR, linestyle=":", linewidth=1.2)
 
 
-def plot_history(rows: Sequence[Mapping[str, float]], path: str | os.PathLike[str]) -> Path:
+def plot_history(
+    rows: Sequence[Mapping[str, float]], path: str | os.PathLike[str] | None = None
+) -> Path | bytes:
     """Loss, every other metric and the learning rate per epoch, saved to ``path``.
 
     Args:
         rows: one dict per epoch, e.g. ``{"epoch": 1, "loss": 0.5, "val_loss": 0.4, "lr": 1e-3}``;
             ``val_*`` keys are validation; keys may be missing or NaN in some rows. Values may
             be Python, numpy or 0-d torch numbers; ``epoch`` and ``time`` get no panel.
-        path: ``.png`` (default) or ``.svg`` file, written atomically.
+        path: ``.png`` (default) or ``.svg`` file, written atomically; None: the PNG bytes
+            are returned instead (a notebook shows them).
 
     The best epoch of the first validation metric is circled and marked in every panel.
 
@@ -204,4 +207,4 @@ def plot_history(rows: Sequence[Mapping[str, float]], path: str | os.PathLike[st
     for ax in axes[panels:]:
         ax.set_axis_off()
     figure.suptitle(title)
-    return save_figure(figure, path)
+    return finish(figure, path)

@@ -16,8 +16,8 @@ from cnnlab.viz._figure import (
     as_array,
     check_images,
     display_image,
+    finish,
     new_figure,
-    save_figure,
     show_image,
 )
 
@@ -72,10 +72,10 @@ def plot_predictions(
     pred: Any,
     prob: Any,
     classes: Sequence[str],
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     max_items: int = 36,
     wrong_first: bool = True,
-) -> Path:
+) -> Path | bytes:
     """Thumbnails titled ``pred (prob%)``; mistakes also show ``true X`` in a red frame.
 
     Args:
@@ -85,7 +85,8 @@ def plot_predictions(
         pred: ``N`` predicted class ids.
         prob: ``N`` probabilities of the predicted class, in ``[0, 1]``.
         classes: the class names, indexed by id.
-        path: ``.png`` (default) or ``.svg`` file, written atomically.
+        path: ``.png`` (default) or ``.svg`` file, written atomically; None: the PNG bytes
+            are returned instead (a notebook shows them).
         max_items: at most this many thumbnails.
         wrong_first: show the misclassified images before the correct ones.
 
@@ -128,4 +129,4 @@ def plot_predictions(
     if shown.size < n:
         title += f" ({int(wrong.sum())} wrong of {n} in all)"
     figure.suptitle(title, fontsize=11)
-    return save_figure(figure, path)
+    return finish(figure, path)

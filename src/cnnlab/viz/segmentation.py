@@ -17,8 +17,8 @@ from cnnlab.viz._figure import (
     as_array,
     check_images,
     display_image,
+    finish,
     new_figure,
-    save_figure,
     show_image,
 )
 
@@ -129,11 +129,11 @@ def plot_segmentation(
     images: Any,
     masks: Any,
     preds: Any,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     max_items: int = 4,
     alpha: float = 0.45,
     classes: Sequence[str] | None = None,
-) -> Path:
+) -> Path | bytes:
     """One row per sample: image, ground-truth overlay, prediction overlay, error map.
 
     Args:
@@ -141,7 +141,8 @@ def plot_segmentation(
         masks: ``N x H x W`` true class ids (0 is background and is left clear).
         preds: ``N x h x w`` predicted class ids, ``h <= H`` and ``w <= W``; a smaller
             prediction (valid-padding U-Net) is compared with the centre crop of image and mask.
-        path: ``.png`` (default) or ``.svg`` file, written atomically.
+        path: ``.png`` (default) or ``.svg`` file, written atomically; None: the PNG bytes
+            are returned instead (a notebook shows them).
         max_items: at most this many rows.
         alpha: opacity of the class colours over the image.
         classes: class names for the legend (``None``: class 0, class 1, ...).
@@ -186,4 +187,4 @@ def plot_segmentation(
     figure.legend(
         handles=handles, loc="outside lower center", ncols=min(len(handles), 3), frameon=False
     )
-    return save_figure(figure, path)
+    return finish(figure, path)
