@@ -54,6 +54,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             _fsync(temporary)
         os.replace(temporary, path)
         _fsync(path.parent)
+    except OSError as error:
+        if error.filename is None:  # a full disk says ENOSPC, not which file: name it
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     finally:
         if temporary.is_dir() and not temporary.is_symlink():
             shutil.rmtree(temporary, ignore_errors=True)

@@ -106,6 +106,11 @@ class RunLayout(ReportFolder):
         return self.figure("diagram.svg")
 
     @property
+    def lock(self) -> Path:
+        """Held by the process writing the run (:class:`cnnlab.runs.guard.RunLock`)."""
+        return self.root / ".lock"
+
+    @property
     def predictions(self) -> Path:
         """Where ``cnnlab predict`` writes masks predicted for image files."""
         return self.root / "predictions"

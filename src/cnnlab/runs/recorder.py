@@ -18,6 +18,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.files import remove_stale_temporaries
 from cnnlab.models.source import model_record
 from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.runs.guard import RunLock, SignalFlag, TrainingInterrupted
 from cnnlab.runs.layout import RunLayout, new_run_dir, write_config
 from cnnlab.runs.outputs import write_outputs
 from cnnlab.train.callbacks import Callback, Monitor
@@ -38,6 +39,10 @@ class RunRecorder(Callback):
             kwargs, dataset, the command that reproduces the run).
         resume: continue the run in ``run_dir`` from its last checkpoint.
         checkpoint_every: also checkpoint every N training steps (0: at epoch ends only).
+
+    One process writes a run at a time (a lock on ``RUN/.lock`` for the life of the fit), and
+    SIGINT or SIGTERM during the fit stop it after the current step with its last checkpoint
+    written (:mod:`cnnlab.runs.guard`): ``--resume`` continues exactly.
 
     >>> recorder = RunRecorder("runs/lenet5")  # doctest: +SKIP
     >>> Trainer(model, epochs=5, callbacks=[recorder]).fit(train, val)  # doctest: +SKIP
@@ -72,12 +77,19 @@ class RunRecorder(Callback):
         self.best: Monitor | None = None
         self.best_epoch: int | None = None
         self._started = 0.0
+        self._lock: RunLock | None = None
+        self._signals = SignalFlag()
 
     def on_fit_start(self, trainer: Trainer) -> None:
         main = trainer.world.is_main
         if self.layout is None:  # the main process names the folder, the others learn it
             folder = new_run_dir(self.new_in, self.name) if main else None
             self.layout = RunLayout(broadcast_object(folder, trainer.world))
+        if main:
+            self.layout.root.mkdir(parents=True, exist_ok=True)
+            self._lock = RunLock(self.layout.lock)
+            self._lock.acquire()  # before the sweep below: never another writer's temporaries
+        self._signals.arm()
         self.best = Monitor(trainer.monitor)
         self._started = time.perf_counter()
         if "model" not in self.run_info:  # your own model: rebuilt from its class, if importable
@@ -116,8 +128,17 @@ class RunRecorder(Callback):
         return True
 
     def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
-        if self.checkpoint_every and trainer.global_step % self.checkpoint_every == 0:
+        stop = self._signals.received
+        if stop is not None or (
+            self.checkpoint_every and trainer.global_step % self.checkpoint_every == 0
+        ):
             self._save_last(trainer)
+        if stop is not None:
+            raise TrainingInterrupted(
+                f"stopped by {stop.name} at epoch {trainer.epoch + 1}, step "
+                f"{trainer.step_in_epoch}; the run is saved: cnnlab train --resume "
+                f"{self.layout.root}"
+            )
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
         if self.best.improved(row):
@@ -127,7 +148,22 @@ class RunRecorder(Callback):
         if trainer.world.is_main:
             trainer.history.to_csv(self.layout.history)
 
+    def on_fit_error(self, trainer: Trainer, error: BaseException) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        self._signals.disarm()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def on_fit_end(self, trainer: Trainer) -> None:
+        try:
+            self._write_outputs(trainer)
+        finally:
+            self._release()
+
+    def _write_outputs(self, trainer: Trainer) -> None:
         if not trainer.world.is_main:
             return
         data = trainer.validation_data
