@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cnnlab import arith
+from cnnlab.arith.report import describe
 from cnnlab.errors import CnnlabError
 
 
@@ -183,10 +184,27 @@ def test_transposed_output_length_matches_pytorch(n, k, s, p, d, op):
     ceil_mode=st.booleans(),
 )
 def test_pool_output_length_matches_pytorch(n, k, s, p, ceil_mode):
-    assume(p <= k // 2 and k <= n + 2 * p)  # PyTorch rejects other pooling configurations
+    """Equal where PyTorch gives an output (ceil mode: even a window wider than the input);
+    refused in one line where PyTorch refuses."""
+    assume(p <= k // 2)  # PyTorch's own precondition on the padding
     pool = nn.MaxPool2d(k, stride=s, padding=p, ceil_mode=ceil_mode)
-    out = pool(torch.zeros(1, 1, n, n))
-    assert out.shape[-1] == arith.pool_output_length(n, k, s, p, 1, ceil_mode)
+    try:
+        expected = pool(torch.zeros(1, 1, n, n)).shape[-1]
+    except RuntimeError:
+        with pytest.raises(CnnlabError):
+            arith.pool_output_length(n, k, s, p, 1, ceil_mode)
+        return
+    assert arith.pool_output_length(n, k, s, p, 1, ceil_mode) == expected
+
+
+def test_ceil_mode_pooling_of_a_window_wider_than_the_input():
+    """PyTorch pools 4x17 with a 5x2 window in ceil mode to 1x9; the working shows ceil."""
+    layer = arith.pool2d("4x17x3", "5x2", ceil_mode=True)
+    assert layer.output_shape == (1, 9, 3)
+    assert nn.MaxPool2d((5, 2), ceil_mode=True)(torch.zeros(1, 3, 4, 17)).shape[-2:] == (1, 9)
+    lines = describe(layer)
+    assert any("ceil((4 + 0 + 0 - 1*(5 - 1) - 1) / 5) + 1 = 1" in line for line in lines)
+    assert not any("floor" in line for line in lines)
 
 
 @settings(max_examples=40, deadline=None)

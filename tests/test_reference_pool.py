@@ -71,3 +71,30 @@ def test_global_pooling_of_the_notes_grid():
 def test_global_pooling_matches_torch(ours, theirs):
     x = np.random.default_rng(1).standard_normal((2, 3, 5, 4))
     assert_close(ours(x), theirs(torch.tensor(x)).flatten(1), np.float64)
+
+
+def test_same_average_pooling_averages_the_real_pixels_as_keras():
+    """Keras' AveragePooling2D(2, strides=2, padding='same') on the 3 x 3 grid 1..9 gives
+    [[3, 4.5], [7.5, 9]] (TensorFlow divides by the real pixels of each window); integer
+    padding keeps PyTorch's count of the padded zeros."""
+    grid = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    same = R.avg_pool2d(grid, 2, 2, "same")[0, 0]
+    np.testing.assert_allclose(same, [[3.0, 4.5], [7.5, 9.0]])
+    padded = R.avg_pool2d(grid, 2, 2, 1)[0, 0]
+    expected = F.avg_pool2d(torch.tensor(grid), 2, 2, padding=1)[0, 0].numpy()
+    np.testing.assert_allclose(padded, expected)
+
+
+def test_same_average_pooling_gradient_matches_torch_without_the_padding():
+    """Where 'same' pads symmetrically (kernel 3, stride 1), it is PyTorch's average pooling
+    with padding 1 and count_include_pad=False, forward and backward."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 5, 6))
+    dout = rng.normal(size=(2, 3, 5, 6))
+    xt = torch.tensor(x, requires_grad=True)
+    out = F.avg_pool2d(xt, 3, 1, padding=1, count_include_pad=False)
+    out.backward(torch.tensor(dout))
+    np.testing.assert_allclose(R.avg_pool2d(x, 3, 1, "same"), out.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        R.avg_pool2d_backward(dout, x, 3, 1, "same"), xt.grad.numpy(), atol=1e-12
+    )

@@ -9,7 +9,7 @@ MACs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 from cnnlab.arith.counts import check_groups, conv_macs, conv_params, transposed_macs
@@ -48,9 +48,11 @@ class LayerArithmetic:
     bias: bool
     params: int
     macs: int
+    ceil_mode: bool = False
 
     def to_json(self) -> dict:
-        """The machine-readable form printed by ``cnnlab arith --json``."""
+        """The machine-readable form printed by ``cnnlab arith --json`` (``ceil_mode`` only
+        for pooling, the one kind that has it)."""
         data: dict = {
             "output_shape": list(self.output_shape),
             "params": self.params,
@@ -58,6 +60,8 @@ class LayerArithmetic:
         }
         for key, value in asdict(self).items():
             data.setdefault(key, list(value) if isinstance(value, tuple) else value)
+        if self.kind != "pool":
+            data.pop("ceil_mode")
         return data
 
     def __repr__(self) -> str:
@@ -186,7 +190,8 @@ def pool2d(
         """Pooling: the convolution's formula, rounded up with ``ceil_mode`` (``op`` is 0)."""
         return pool_output_length(n, f, s, p, d, ceil_mode), resolve_padding(p, n, f, s, d)
 
-    return _layer("pool", input_shape, kernel, stride or kernel, dilation, padding, pool_axis)
+    layer = _layer("pool", input_shape, kernel, stride or kernel, dilation, padding, pool_axis)
+    return replace(layer, ceil_mode=ceil_mode)
 
 
 def conv_transpose2d(

@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from cnnlab import display
+from cnnlab.arith.sizes import ceil_output_length
 
 if TYPE_CHECKING:
     from cnnlab.arith.bottleneck import BottleneckComparison
@@ -37,6 +38,15 @@ def _axis_line(layer: LayerArithmetic, axis: int) -> str:
         return (
             f"{label:<14} = (n - 1)s - p_before - p_after + d(f - 1) + output_padding + 1"
             f" = ({n} - 1)*{s} - {before} - {after} + {d}*({f} - 1) + {op} + 1 = {out}"
+        )
+    if layer.ceil_mode:
+        rounded = ceil_output_length(n, f, s, before, after, d)
+        rule = (
+            "" if rounded == out else f" - 1 (the last window would start past the input) = {out}"
+        )
+        return (
+            f"{label:<14} = ceil((n + p_before + p_after - d(f - 1) - 1) / s) + 1"
+            f" = ceil(({n} + {before} + {after} - {d}*({f} - 1) - 1) / {s}) + 1 = {rounded}{rule}"
         )
     return (
         f"{label:<14} = floor((n + p_before + p_after - d(f - 1) - 1) / s) + 1"

@@ -102,18 +102,30 @@ def pool_output_length(
     """Output positions of a pooling window along one axis (Dumoulin & Visin, rel. 7).
 
     The stride defaults to the kernel. With ``ceil_mode`` (PyTorch's option) the floor becomes
-    a ceiling, but the last window must still start inside the input or its left padding.
+    a ceiling, ``ceil((n + p_before + p_after - d(f - 1) - 1) / s) + 1``, which counts a last,
+    partial window (even one wider than the input), except that the last window must start
+    inside the input or its left padding (PyTorch's ``pooling_output_shape``).
     """
     stride = kernel if stride is None else stride
-    out = conv_output_length(n, kernel, stride, padding, dilation)
     if not ceil_mode:
-        return out
+        return conv_output_length(n, kernel, stride, padding, dilation)
+    _check_window(n, kernel, stride, dilation)
     before, after = resolve_padding(padding, n, kernel, stride, dilation)
-    extent = effective_kernel(kernel, dilation)
-    out = -(-(n + before + after - extent) // stride) + 1
+    out = ceil_output_length(n, kernel, stride, before, after, dilation)
     if (out - 1) * stride >= n + before:
         out -= 1
+    if out < 1:
+        raise CnnlabError(
+            f"kernel {kernel} with stride {stride} leaves no window on the padded input "
+            f"{n + before + after}; use a smaller kernel or more padding"
+        )
     return out
+
+
+def ceil_output_length(n: int, kernel: int, stride: int, before: int, after: int, dilation: int):
+    """``ceil((n + p_before + p_after - d(f - 1) - 1) / s) + 1``, before the last-window rule."""
+    numerator = n + before + after - effective_kernel(kernel, dilation)
+    return -(-numerator // stride) + 1
 
 
 def transposed_padding(

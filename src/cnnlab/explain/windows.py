@@ -195,6 +195,7 @@ class PoolSteps:
 
     steps: WindowSteps
     mode: Literal["max", "avg"]
+    divisor: int = 0  # cells the mean of the shown window divides by (avg)
 
     def __repr__(self) -> str:
         s = self.steps
@@ -220,13 +221,18 @@ def explain_pool(
     output = op(x[None], kernel, stride, padding)[0]
     s = pair(kernel, "kernel") if stride is None else stride
     fill = -np.inf if mode == "max" else 0.0
-    return PoolSteps(_steps(x, kernel, s, padding, 1, at, output, fill), mode)
+    divisor = int(R.window_counts(x.shape[-2:], kernel, stride, padding)[at])
+    return PoolSteps(_steps(x, kernel, s, padding, 1, at, output, fill), mode, divisor)
 
 
 def _pool_line(p: PoolSteps, c: int) -> str:
     window = p.steps.window[c]
-    value = window.max() if p.mode == "max" else window.mean()
-    how = "max" if p.mode == "max" else f"mean = {number(window.sum())} / {window.size}"
+    if p.mode == "max":
+        return f"output {p.steps.where} = max of the window = {number(window.max())}"
+    value = p.steps.output[(c, *p.steps.at)]
+    pixels = "pixel" if p.divisor == 1 else "pixels"
+    real = "" if p.divisor == window.size else f" (its {p.divisor} real {pixels}: 'same' as Keras)"
+    how = f"mean = {number(window.sum())} / {p.divisor}{real}"
     return f"output {p.steps.where} = {how} of the window = {number(value)}"
 
 

@@ -34,6 +34,7 @@ from cnnlab.reference.pool import (
     global_max_pool,
     max_pool2d,
     max_pool2d_backward,
+    window_counts,
 )
 from cnnlab.reference.regularization import dropout, dropout_mask
 
@@ -68,5 +69,6 @@ __all__ = [
     "tanh_backward",
     "transposed_frame",
     "transposed_grid",
+    "window_counts",
     "zero_insert",
 ]

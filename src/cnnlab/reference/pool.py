@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.reference.padding import Padding2d, Pair, border, pair, window, window_geometry
+from cnnlab.reference.padding import (
+    Padding2d,
+    Pair,
+    border,
+    padding_pair,
+    pair,
+    window,
+    window_geometry,
+)
 
 
 def _geometry(x: np.ndarray, kernel: Pair, stride: Pair | None, padding: Padding2d):
@@ -46,11 +54,30 @@ def max_pool2d(
     return _pool(x, kernel, stride, padding, np.max, -np.inf)
 
 
+def window_counts(
+    shape: tuple[int, int], kernel: Pair, stride: Pair | None = None, padding: Padding2d = 0
+) -> np.ndarray:
+    """How many cells each average-pooling window divides by (``H_out x W_out``).
+
+    With ``"same"`` padding, only the real pixels: Keras and TensorFlow, whose 'same' the
+    option promises, average what is inside the input. Integer padding counts the padded
+    zeros too, PyTorch's default ``count_include_pad=True``: ``k_h * k_w`` everywhere.
+    """
+    ones = np.ones((1, 1, *shape))
+    k = pair(kernel, "kernel")
+    if "same" not in [str(p).lower() for p in padding_pair(padding)]:
+        _, _, _, out = _geometry(ones, kernel, stride, padding)
+        return np.full(out, float(k[0] * k[1]))
+    return _pool(ones, kernel, stride, padding, np.sum, 0.0)[0, 0]
+
+
 def avg_pool2d(
     x: np.ndarray, kernel: Pair, stride: Pair | None = None, padding: Padding2d = 0
 ) -> np.ndarray:
-    """Mean of each window; padded zeros are counted (PyTorch's ``count_include_pad=True``)."""
-    return _pool(x, kernel, stride, padding, np.mean, 0.0)
+    """Mean of each window, divided by :func:`window_counts` (``"same"``: the real pixels, as
+    Keras; integer padding: the padded zeros count, as PyTorch)."""
+    total = _pool(x, kernel, stride, padding, np.sum, 0.0)
+    return (total / window_counts(x.shape[-2:], kernel, stride, padding)).astype(x.dtype)
 
 
 def max_pool2d_backward(
@@ -73,13 +100,15 @@ def max_pool2d_backward(
 def avg_pool2d_backward(
     dout: np.ndarray, x: np.ndarray, kernel: Pair, stride: Pair | None = None, padding=0
 ) -> np.ndarray:
-    """Gradient of :func:`avg_pool2d`: each ``dout`` is shared equally by its ``k_h k_w`` cells."""
+    """Gradient of :func:`avg_pool2d`: each ``dout`` is shared equally by the cells it
+    averaged (:func:`window_counts`; padded cells receive a share that is then cut away)."""
     k, s, pads, (h_out, w_out) = _geometry(x, kernel, stride, padding)
+    counts = window_counts(x.shape[-2:], kernel, stride, padding)
     dxp = np.zeros_like(border(x, *pads))
     for i in range(h_out):
         for j in range(w_out):
             rows, cols = window(dxp, i, j, k, s, (1, 1))
-            dxp[:, :, rows, cols] += dout[:, :, i, j, None, None] / (k[0] * k[1])
+            dxp[:, :, rows, cols] += dout[:, :, i, j, None, None] / counts[i, j]
     return border(dxp, *(-p for p in pads))
 
 
