@@ -236,7 +236,9 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     (or pixel accuracy, IoU and Dice)."""
     run = load_run(run_dir, checkpoint)
     job = run.config["run"]
-    data, chosen = evaluation_data(run.config, split, data_dir, not no_download)
+    data, chosen = evaluation_data(
+        run.config, split, data_dir, not no_download, source=run.layout.config
+    )
     config = TrainConfig.from_json(run.config["train"])
     trainer = Trainer(run.model, config, input_spec=run.input_spec, verbose=0)
     result = trainer.evaluate(data)

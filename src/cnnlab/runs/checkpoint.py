@@ -69,7 +69,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             raise KeyError("format")
         if header["__metadata__"].get("sha256") != tensor_digest(tensors):
             raise ValueError("tensor checksum mismatch")
-    except (SafetensorError, ValueError, KeyError, TypeError) as error:
+    except (SafetensorError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise CnnlabError(
             f"{path} is not a readable cnnlab checkpoint (truncated or corrupt: {error}); "
             "delete it or resume from another run"

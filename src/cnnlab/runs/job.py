@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from torch import nn
@@ -19,7 +19,7 @@ from torch import nn
 from cnnlab.data import Dataset, dataset_info, load
 from cnnlab.data.download import data_root
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_json, write_json
+from cnnlab.files import write_json
 from cnnlab.models import model_card
 from cnnlab.models.source import (
     accepted_arguments,
@@ -29,15 +29,17 @@ from cnnlab.models.source import (
     is_import_path,
     module_folder,
 )
-from cnnlab.runs.checkpoint import load_checkpoint
 from cnnlab.runs.layout import RunLayout, check_run_dir
+from cnnlab.runs.load import check_architecture
 from cnnlab.runs.recorder import RunRecorder
+from cnnlab.runs.schema import check_run, fail, read_checkpoint, read_config
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import Samples, as_samples, split_validation, target_task
 from cnnlab.train.environment import seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import spec_for_data
+from cnnlab.train.state import check_finite, unprefixed
 from cnnlab.train.trainer import Trainer
 
 
@@ -87,10 +89,26 @@ class TrainJob:
         return data
 
     @classmethod
-    def from_config(cls, config: dict) -> TrainJob:
-        """The job stored in a run's ``config.json`` (the command line it records aside)."""
-        run = {k: v for k, v in config["run"].items() if k != "command"}
-        return cls(**run, train=TrainConfig.from_json(config["train"]))
+    def from_config(cls, config: dict, source: str | os.PathLike = "the run config") -> TrainJob:
+        """The job stored in a run's ``config.json``, read from ``source`` (checked by
+        :func:`~cnnlab.runs.schema.check_config`; the command line it records aside).
+
+        Raises:
+            CnnlabError: the run section is not a job's: no model or data set name (a run
+                trained from Python), or facts a job does not have.
+        """
+        file, run = Path(source), check_run(config.get("run"), Path(source))
+        for key in ("model", "dataset"):
+            if not isinstance(run.get(key), str):
+                fail(file, f"run.{key}", "a name (a run of cnnlab train or run_job)", run.get(key))
+        unknown = sorted(set(run) - {f.name for f in fields(cls)} - {"train", "command"})
+        if unknown:
+            raise CnnlabError(
+                f"{file}: run holds {', '.join(unknown)[:80]}, which no cnnlab train job has; "
+                "remove them, or load the run with cnnlab.load_run"
+            )
+        settings = {k: v for k, v in run.items() if k != "command"}
+        return cls(**settings, train=TrainConfig.from_json(config.get("train") or {}))
 
 
 def _derived_kwargs(data: Dataset) -> dict:
@@ -161,23 +179,27 @@ def _load_data(
 
 
 def evaluation_data(
-    config: dict, split: str | None, data_dir: str | os.PathLike | None, download: bool
+    config: dict,
+    split: str | None,
+    data_dir: str | os.PathLike | None,
+    download: bool,
+    source: str | os.PathLike = "the run config",
 ) -> tuple[Dataset | Samples, str]:
     """The data a run is evaluated on, found again from its record: ``split`` of its data set,
     else its validation split, else the part ``validation_split`` held out (the same samples:
-    the split is seeded); and a name for it.
+    the split is seeded); and a name for it. ``source``: the config's file, for messages.
 
     Raises:
         CnnlabError: a run trained on data given in Python, or one without validation data
             and no ``split``.
     """
     run = config.get("run", {})
-    if "dataset" not in run:
+    if not isinstance(run, dict) or "dataset" not in run:
         raise CnnlabError(
             "the run was trained on data given in Python, which it cannot find again; "
             "evaluate it with cnnlab.load_run and Trainer(run.model).evaluate(x, y)"
         )
-    job = TrainJob.from_config(config)
+    job = TrainJob.from_config(config, source)
     where = data_dir or job.data_dir
     chosen = split or job.val_split
     if chosen:
@@ -267,12 +289,13 @@ def run_job(
 
 
 def progress(run_dir: str | os.PathLike) -> tuple[int, int]:
-    """(epochs trained, epochs planned) of a run, from its last checkpoint and config."""
+    """(epochs trained, epochs planned) of a run, from its last checkpoint and config (both
+    checked: :mod:`cnnlab.runs.schema`)."""
     layout = check_run_dir(run_dir)
-    planned = int(read_json(layout.config)["train"]["epochs"])
+    planned = TrainConfig.from_json(read_config(layout.config)["train"]).epochs
     if not layout.last.exists():
         return 0, planned
-    return int(load_checkpoint(layout.last)[1]["epoch"]), planned
+    return read_checkpoint(layout.last, last=True)[1]["epoch"], planned
 
 
 def _extend(layout: RunLayout, config: dict, epochs: int) -> None:
@@ -307,16 +330,22 @@ def resume_job(
 
     Raises:
         CnnlabError: ``epochs`` below what the run has trained, or beyond the end of a
-            schedule planned for its epochs (cosine, one-cycle).
+            schedule planned for its epochs (cosine, one-cycle); a damaged config or last
+            checkpoint, or weights that do not fit the model, before any data is read.
     """
     layout = check_run_dir(run_dir)
-    config = read_json(layout.config)
+    config = read_config(layout.config)
+    job = TrainJob.from_config(config, layout.config)
+    if layout.last.exists():  # the weights the recorder restores, checked before any work
+        weights = unprefixed("model.", read_checkpoint(layout.last, last=True)[0])
+        check_architecture(layout, config, weights, str(layout.last))
+        check_finite(weights, str(layout.last))
     if epochs is not None:
         _extend(layout, config, epochs)
+        job.train = TrainConfig.from_json(config["train"])
     if checkpoint_every is None:  # runs written before the recorder kept it stored it in train
         saved = config.get("recorder", config["train"])
         checkpoint_every = saved.get("checkpoint_every", 0)
-    job = TrainJob.from_config(config)
     train, validation = _load_data(job, data_dir or job.data_dir, download)
     seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
     model = build_model(job.model, job.model_kwargs, job.model_folder)

@@ -14,12 +14,13 @@ from torch import nn
 from cnnlab.display import block, facts, figure, heading, table
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_json
+from cnnlab.models.info import model_info
 from cnnlab.models.source import build_model
-from cnnlab.runs.checkpoint import load_checkpoint
 from cnnlab.runs.layout import CHECKPOINTS, RunLayout, check_run_dir
+from cnnlab.runs.schema import check_run, fail, read_checkpoint, read_config
 from cnnlab.train.inputs import InputSpec
 from cnnlab.train.results import metric_text
-from cnnlab.train.state import load_weights, unprefixed
+from cnnlab.train.state import check_weights, load_weights, unprefixed
 
 SHOWN_CLASSES = 12
 
@@ -102,7 +103,10 @@ def load_run(
     ``last`` when there is no validation) or ``last`` checkpoint, in eval mode.
 
     The model is rebuilt from the run's record (a zoo name, or your class's import path and
-    arguments); pass ``model`` to load the weights into a model you built yourself.
+    arguments); pass ``model`` to load the weights into a model you built yourself. The
+    config and the checkpoint's metadata are checked first (:mod:`cnnlab.runs.schema`), and
+    the rebuilt model is compared with the weights on the ``meta`` device before any memory
+    is allocated for it.
 
     >>> run = load_run("runs/lenet5-digits-20261207-101816")  # doctest: +SKIP
     >>> run.model(run.input_spec.apply(images)).argmax(1)  # doctest: +SKIP
@@ -110,23 +114,62 @@ def load_run(
     layout = check_run_dir(run_dir)
     if checkpoint not in CHECKPOINTS:
         raise CnnlabError(f"checkpoint must be 'best' or 'last'. Received: {checkpoint!r}")
-    config = read_json(layout.config)
+    config = read_config(layout.config)
     candidates = [layout.best, layout.last] if checkpoint == "best" else [layout.last]
     file = next((c for c in candidates if c.exists()), None)
     if file is None:
         raise CnnlabError(f"{layout.root} has no checkpoint yet ({candidates[0]} is missing)")
-    tensors, meta = load_checkpoint(file)
-    model = model if model is not None else rebuild(layout, config)
-    load_weights(model, unprefixed("model.", tensors), str(file))
+    tensors, meta = read_checkpoint(file, last=file == layout.last)
+    weights = unprefixed("model.", tensors)
+    if model is None:
+        check_architecture(layout, config, weights, str(file))
+        model = rebuild(layout, config)
+    check_fits(model, config, layout.config)
+    load_weights(model, weights, str(file))
     model.eval()
     spec = InputSpec.from_json(config["input_spec"])
     classes = config.get("classes") or []
     return LoadedRun(layout, model, config, spec, classes, config["task"], file, meta["epoch"])
 
 
+def check_architecture(
+    layout: RunLayout, config: dict, weights: dict[str, torch.Tensor], source: str
+) -> None:
+    """Refuse a model record whose architecture, built on the ``meta`` device (no memory),
+    does not take ``weights`` (names, shapes, dtypes) or the config's inputs
+    (:func:`check_fits`): an absurd argument (``width=10**9``) is refused by the weights'
+    shapes before the allocator sees it."""
+    try:
+        with torch.device("meta"):
+            skeleton = rebuild(layout, config)
+    except (RuntimeError, NotImplementedError):  # an __init__ that needs real values: the
+        return  # weights are checked against the real model when they are loaded
+    check_fits(skeleton, config, layout.config)
+    check_weights(skeleton.state_dict(), weights, source, type(skeleton).__name__)
+
+
+def check_fits(model: nn.Module, config: dict, file: Path) -> None:
+    """Refuse a config whose task or input spec does not describe ``model``: a zoo model knows
+    its task, and a model that declares ``input_size`` was trained on exactly those inputs
+    (a spec of another size would feed it, or allocate, inputs of any size)."""
+    info, task, spec = model_info(model), config.get("task"), config.get("input_spec") or {}
+    if task is not None and info.task not in (None, task):
+        fail(file, "task", f"{info.task}, as {info.name} is a {info.task} model", task)
+    if info.input_size is None or not spec:
+        return
+    if spec["kind"] != info.input_kind:
+        fail(file, "input_spec.kind", f"{info.input_kind}, as {info.name} takes", spec["kind"])
+    if spec["kind"] == "image" and len(info.input_size) == 3:
+        channels, *size = info.input_size
+        if spec.get("channels", 1) != channels:
+            fail(file, "input_spec.channels", f"{channels}, as {info.name} takes", spec["channels"])
+        if spec.get("size") is not None and list(spec["size"]) != size:
+            fail(file, "input_spec.size", f"{size}, as {info.name} takes", spec["size"])
+
+
 def rebuild(layout: RunLayout, config: dict) -> nn.Module:
     """The run's model, freshly built from its record; one line when it cannot be."""
-    run = config.get("run", {})
+    run = check_run(config.get("run", {}), layout.config)
     name, kwargs = run.get("model"), run.get("model_kwargs")
     if not isinstance(name, str):
         raise CnnlabError(
@@ -159,18 +202,19 @@ def run_architecture(run_dir: str | os.PathLike) -> nn.Module:
             f"a run directory must contain {layout.config.name}. Received: {str(run_dir)!r}; "
             "pass a model name (see `cnnlab models`) or a run directory"
         )
-    config = read_json(layout.config)
-    section = config.get("run", config)
-    section = section if isinstance(section, dict) else {}
+    config = read_config(layout.config, required=())
+    section = check_run(config.get("run", config), layout.config)
     name, kwargs = section.get("model"), section.get("model_kwargs") or {}
-    if not isinstance(name, str) or not isinstance(kwargs, dict):
+    if not isinstance(name, str):
         raise CnnlabError(
             f'{layout.config} must name a registered model: {{"model": NAME, "model_kwargs": '
             '{...}}, at the top or under "run". '
             f"Received: {json.dumps(config)[:80]}"
         )
     with torch.device("meta"):
-        return build_model(name, kwargs, section.get("model_folder"))
+        model = build_model(name, kwargs, section.get("model_folder"))
+    check_fits(model, config, layout.config)
+    return model
 
 
 def architecture(
@@ -191,8 +235,8 @@ def architecture(
             "-m sets the arguments of a model name"
         )
     model = run_architecture(model_or_run)
-    spec = read_json(RunLayout(Path(model_or_run)).config).get("input_spec") or {}
+    spec = read_config(RunLayout(Path(model_or_run)).config, required=()).get("input_spec") or {}
     size = spec.get("size")
     if spec.get("kind") == "image" and size:
-        return model, (int(spec["channels"]), *map(int, size))
+        return model, (spec.get("channels", 1), *size)
     return model, None

@@ -16,6 +16,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_path
 from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
+from cnnlab.runs.schema import check_input_spec
 
 
 @dataclass
@@ -54,6 +55,7 @@ def predict_files(
     if run.input_spec.kind != "image":
         raise CnnlabError(f"{run.run_dir} is a text model; it does not take image files")
     spec = run.input_spec
+    check_input_spec(spec.to_json(), run.layout.config)  # before any image is resized to it
     images = [read_image(f, spec.channels, spec.size) for f in files]
     results = []
     for file, image in zip(files, images, strict=True):

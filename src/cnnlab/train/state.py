@@ -36,22 +36,26 @@ def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``model.load_state_dict(state)`` with a one-line error listing what does not match."""
-    expected = model.state_dict()
+def check_weights(
+    expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str, model: str
+) -> None:
+    """Refuse ``state`` for a model whose ``state_dict()`` is ``expected`` (its shapes and
+    dtypes only: a model built on the ``meta`` device will do, so an absurd architecture is
+    refused before its memory is allocated), in one line listing what does not match."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
+    common = [(k, state[k], v) for k, v in expected.items() if k in state]
     wrong = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
+        f"{k} {tuple(s.shape)} vs {tuple(v.shape)}" for k, s, v in common if s.shape != v.shape
     ]
+    kinds = [f"{k} {_dtype(s)} vs {_dtype(v)}" for k, s, v in common if s.dtype != v.dtype]
     problems = [
         (label, items)
         for label, items in (
             ("missing", missing),
             ("unexpected", unexpected),
             ("shape (file vs model)", wrong),
+            ("dtype (file vs model)", kinds),
         )
         if items
     ]
@@ -61,9 +65,33 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
             for label, items in problems
         )
         raise CnnlabError(
-            f"the weights in {source} do not fit {type(model).__name__} ({detail}); "
+            f"the weights in {source} do not fit {model} ({detail}); "
             "build the model with the run's config (model name and kwargs)"
         )
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity: a diverged or altered training, whose
+    predictions would all be NaN (a checksum cannot tell, it was computed on them)."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            what = "NaN" if bool(torch.isnan(tensor).any()) else "infinity"
+            raise CnnlabError(
+                f"the weights in {source} are not usable: {name} holds {what} (the training "
+                "diverged or the file was altered); use another checkpoint or train again"
+            )
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state)`` once every tensor has the model's shape and dtype and
+    every value is finite; else one line naming what is wrong (a cast would hide int64
+    weights: 10% accuracy and no error)."""
+    check_weights(model.state_dict(), state, source, type(model).__name__)
+    check_finite(state, source)
     model.load_state_dict(state)
 
 
