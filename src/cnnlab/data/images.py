@@ -30,14 +30,16 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         with warnings.catch_warnings():
             # our own limit below replaces PIL's warning at 89 M pixels
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(file)
+            image = Image.open(file)  # reads the header only: the size is known, not decoded
             if image.width * image.height > MAX_PIXELS:
+                image.close()
                 raise CnnlabError(
                     f"{file} is {image.width}x{image.height}, over {MAX_PIXELS:,} pixels; "
                     "downscale it first"
                 )
             image.load()
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+        # PIL refuses a header claiming over 2 x 89 M pixels (20000 x 20000) itself
         raise CnnlabError(f"{file} is not a readable image ({error})") from error
     return image
 

@@ -16,6 +16,7 @@ written to a temporary folder and renamed into place.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,19 +51,22 @@ INFO = DatasetInfo(
 
 
 def _read_png(path: Path) -> np.ndarray:
+    """One 512 x 512 slice; any other size is refused from the header, before decoding (a
+    header may claim 20000 x 20000 pixels: PIL refuses it as a decompression bomb)."""
     try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("L"))
-    except (OSError, UnidentifiedImageError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size checked below
+            with Image.open(path) as image:
+                if image.size != (SIZE, SIZE):
+                    raise CnnlabError(
+                        f"{path} is {image.width}x{image.height}, expected {SIZE}x{SIZE}; "
+                        "replace it with the original slice"
+                    )
+                return np.asarray(image.convert("L"))
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise CnnlabError(
             f"{path} is not a readable image ({error}); replace it with the original slice"
         ) from error
-    if array.shape != (SIZE, SIZE):
-        raise CnnlabError(
-            f"{path} is {array.shape[1]}x{array.shape[0]}, expected {SIZE}x{SIZE}; "
-            "replace it with the original slice"
-        )
-    return array
 
 
 def _read_folder(folder: Path, what: str) -> torch.Tensor:
@@ -84,8 +88,13 @@ def _explode_tiff(tiff: Path, target: Path, url: str) -> None:
         with atomic_path(target) as temporary, Image.open(tiff) as volume:
             temporary.mkdir()
             for i, page in enumerate(ImageSequence.Iterator(volume)):
+                if page.size != (SIZE, SIZE):  # from the page's header, before decoding it
+                    raise CnnlabError(
+                        f"{tiff} page {i} is {page.width}x{page.height}, expected "
+                        f"{SIZE}x{SIZE}; delete it and {by_hand(tiff, url)}"
+                    )
                 page.convert("L").save(temporary / f"{i}.png")
-    except (OSError, UnidentifiedImageError) as error:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise CnnlabError(
             f"{tiff} is not a readable multi-page TIFF ({error}); delete it and "
             f"{by_hand(tiff, url)}"
