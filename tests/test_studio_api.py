@@ -356,6 +356,9 @@ def test_foreign_host_and_wrong_method(runs):
     local = TestClient(create_app(runs), base_url="http://localhost:8765")
     refused(local.delete("/api/health"), 405)
     refused(local.put("/api/kernels/apply"), 405)
+    for method, path in (("GET", "/api/runs/x/predict"), ("POST", "/api/runs/x/filters")):
+        response = local.request(method, path)  # not a run named "x/predict"
+        assert refused(response, 405) and response.headers["allow"]
 
 
 def test_cli_refuses_a_taken_port_and_warns_off_loopback(capsys, monkeypatch, runs):

@@ -11,18 +11,24 @@ GET  /api/arith?kind=conv&input=...   the JSON of ``cnnlab arith KIND ... --json
 GET  /api/arith/steps?kind=conv&...   grids to step a kernel over
 GET  /api/kernels                     named kernels, samples, range modes
 GET|POST /api/kernels/apply           an image filtered by one kernel
+
+Every answer is bounded by what it shows (grid cells, windows, pictures, decoded bytes); an
+API request that a page of another site made the browser send is refused (403).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -33,10 +39,18 @@ from cnnlab import __version__
 from cnnlab.studio import catalog, insides, playground, uploads
 from cnnlab.studio.arithmetic import arith_json, flag
 from cnnlab.studio.cache import ModelCache
-from cnnlab.studio.diagrams import DiagramCache
+from cnnlab.studio.diagrams import DiagramCache, saved
 from cnnlab.studio.errors import StudioError
+from cnnlab.studio.index import RunIndex
 from cnnlab.studio.steps import steps_json
-from cnnlab.studio.web import EXCEPTION_HANDLERS, LOCAL_HOSTS, ApiResponse, BodyLimit, HostCheck
+from cnnlab.studio.web import (
+    EXCEPTION_HANDLERS,
+    LOCAL_HOSTS,
+    ApiResponse,
+    BodyLimit,
+    HostCheck,
+    OriginCheck,
+)
 
 STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024
@@ -49,11 +63,14 @@ REPORT_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; s
 
 @dataclass
 class Studio:
-    """What the endpoints share: the runs folder and the models and diagrams loaded."""
+    """What the endpoints share: the runs folder, its index and the models and diagrams
+    loaded."""
 
     runs: Path
+    index: RunIndex
     models: ModelCache
     diagrams: DiagramCache
+    summaries: catalog.Summaries = field(default_factory=catalog.Summaries)
 
 
 def _studio(request: Request) -> Studio:
@@ -61,7 +78,7 @@ def _studio(request: Request) -> Studio:
 
 
 def _run(request: Request) -> catalog.RunEntry:
-    return catalog.find_run(_studio(request).runs, request.path_params["run_id"])
+    return _studio(request).index.find(request.path_params["run_id"])
 
 
 async def index(_request: Request) -> Response:
@@ -74,8 +91,8 @@ def health(request: Request) -> Response:
 
 
 def runs_list(request: Request) -> Response:
-    entries = catalog.find_runs(_studio(request).runs)
-    return ApiResponse({"runs": [catalog.summarize(entry) for entry in entries]})
+    studio = _studio(request)
+    return ApiResponse({"runs": studio.summaries.of(studio.index.entries())})
 
 
 def run_detail(request: Request) -> Response:
@@ -91,13 +108,17 @@ def report(request: Request) -> Response:
 
 
 def diagram_svg(request: Request) -> Response:
-    svg = _studio(request).diagrams.svg(_run(request).path)
+    entry = _run(request)
     headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    file = saved(entry)
+    if file is not None:
+        return FileResponse(file, media_type="image/svg+xml", headers=headers)
+    svg = _studio(request).diagrams.svg(entry)
     return Response(svg, media_type="image/svg+xml", headers=headers)
 
 
 def filters(request: Request) -> Response:
-    run, _ = _studio(request).models.get(_run(request).path)
+    run, _ = _studio(request).models.get(_run(request))
     return ApiResponse({"layers": insides.filters_json(run)})
 
 
@@ -113,10 +134,16 @@ async def _form_fields(request: Request) -> tuple[dict[str, str], bytes | None]:
 
 def _predict(studio: Studio, entry: catalog.RunEntry, data: bytes, maps: bool, invert: str):
     image = uploads.open_upload(data)
-    run, lock = studio.models.get(entry.path)
+    run, lock = studio.models.get(entry)
     insides.check_classifier(run)
+    insides.check_input(run, image.size)
     tensor = uploads.model_image(image, run.input_spec.channels, run.input_spec.size)
     return insides.classify(run, tensor, lock, maps, invert)
+
+
+def post_only(_request: Request) -> Response:
+    """A GET of a POST route: 405, where the run route would take ``.../predict`` for an id."""
+    raise HTTPException(405, headers={"Allow": "POST"})
 
 
 async def predict(request: Request) -> Response:
@@ -168,6 +195,7 @@ ROUTES = [
     Route("/api/health", health),
     Route("/api/runs", runs_list),
     Route("/api/runs/{run_id:path}/predict", predict, methods=["POST"]),
+    Route("/api/runs/{run_id:path}/predict", post_only, methods=["GET"]),
     Route("/api/runs/{run_id:path}/filters", filters),
     Route("/api/runs/{run_id:path}/report", report),
     Route("/api/runs/{run_id:path}/diagram.svg", diagram_svg),
@@ -178,6 +206,19 @@ ROUTES = [
     Route("/api/kernels/apply", kernel_apply, methods=["GET", "POST"]),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
+
+
+@asynccontextmanager
+async def one_torch_thread(_app: Starlette) -> AsyncIterator[None]:
+    """While the server runs, torch computes on one thread: the studio answers many small
+    requests at once, and intra-op threads meant for one large computation would fight over
+    the same cores. The previous setting is restored when the server stops."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def create_app(
@@ -193,9 +234,14 @@ def create_app(
     limit = uploads.MAX_UPLOAD_BYTES + FORM_OVERHEAD
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(HostCheck, hosts=hosts), Middleware(BodyLimit, limit=limit)],
+        middleware=[
+            Middleware(HostCheck, hosts=hosts),
+            Middleware(OriginCheck),
+            Middleware(BodyLimit, limit=limit),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=one_torch_thread,
     )
-    models = ModelCache()
-    app.state.studio = Studio(Path(runs_dir).resolve(), models, DiagramCache(models))
+    root, models = Path(runs_dir).resolve(), ModelCache()
+    app.state.studio = Studio(root, RunIndex(root), models, DiagramCache(models))
     return app

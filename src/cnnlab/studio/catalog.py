@@ -1,25 +1,31 @@
-"""The runs the studio shows: found by walking the runs folder, named by a safe id.
+"""The runs the studio shows: what makes a folder a run, its safe id, and what the list and
+the run page say about it.
 
 A run id is the run's folder relative to the runs folder, ``/``-separated
 (``demo/lenet5-digits-20250101-120000``). Ids are never joined onto the file system: they are
-looked up among the folders the walk found. The walk follows no symbolic link, stops at
-``MAX_DEPTH`` and keeps a folder only when its ``config.json`` and ``checkpoints`` resolve
-inside it, so nothing outside the runs folder can be named.
+looked up among the folders the walk found (:mod:`cnnlab.studio.index`). A folder is a run
+only when its ``config.json`` and ``checkpoints`` resolve inside it, and a run's files are read
+only when they are regular files inside it, so nothing outside the runs folder is named, and
+a FIFO or a huge file cannot hold a request.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_json
 from cnnlab.runs.layout import RunLayout
 from cnnlab.studio.errors import StudioError
+from cnnlab.studio.schema import config_problem
 
-MAX_DEPTH = 6
 MAX_ID_LENGTH = 1024
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -54,24 +60,6 @@ def is_run(folder: Path) -> bool:
     )
 
 
-def find_runs(root: Path) -> list[RunEntry]:
-    """Every run folder under ``root`` (none when ``root`` is missing), sorted by id."""
-    root = root.resolve()
-    if not root.is_dir():
-        return []
-    found = []
-    for current, dirs, _files in os.walk(root, followlinks=False):
-        here = Path(current)
-        relative = here.relative_to(root)
-        if here != root and is_run(here):
-            found.append(RunEntry(relative.as_posix(), here))
-            dirs.clear()  # a run holds no further runs
-            continue
-        keep = len(relative.parts) < MAX_DEPTH
-        dirs[:] = sorted(d for d in dirs if keep and not d.startswith("."))
-    return sorted(found, key=lambda entry: entry.id)
-
-
 def check_run_id(run_id: str) -> None:
     """Refuse ids that try to leave the runs folder: ``..``, absolute paths, backslashes."""
     parts = run_id.split("/")
@@ -87,13 +75,73 @@ def check_run_id(run_id: str) -> None:
         )
 
 
-def find_run(root: Path, run_id: str) -> RunEntry:
-    """The run named ``run_id``; 400 for a malformed id, 404 for an unknown one."""
-    check_run_id(run_id)
-    for entry in find_runs(root):
-        if entry.id == run_id:
-            return entry
-    raise StudioError(f"no run {run_id[:80]!r} in the runs folder", 404)
+def regular_file(file: Path, folder: Path, limit: int) -> os.stat_result:
+    """The status of ``file``, a regular file inside ``folder`` of at most ``limit`` bytes.
+
+    Raises:
+        StudioError: 422 naming what ``file`` is instead.
+    """
+    if not inside(file, folder):
+        raise StudioError(f"{file.name} leads outside the run folder", 422)
+    try:
+        status = file.stat()
+    except OSError as error:
+        raise StudioError(f"cannot read {file.name}: {error.strerror}", 422) from None
+    if not stat.S_ISREG(status.st_mode):
+        raise StudioError(f"{file.name} is not a regular file", 422)
+    if status.st_size > limit:
+        raise StudioError(
+            f"{file.name} is {status.st_size:,} bytes; the studio reads at most {limit:,}", 422
+        )
+    return status
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict | list):
+            items = value.values() if isinstance(value, dict) else value
+            stack += [(item, depth + 1) for item in items if isinstance(item, dict | list)]
+    return False
+
+
+def read_object(file: Path, folder: Path) -> dict:
+    """The JSON object in a file of the run (``{}`` when absent); a damaged file raises one
+    line naming what is wrong with it."""
+    if not file.exists() and not file.is_symlink():
+        return {}
+    regular_file(file, folder, MAX_JSON_BYTES)
+    try:
+        descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in: no wait
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise StudioError(f"{file.name} is not a regular file", 422)
+            payload = handle.read(MAX_JSON_BYTES + 1)
+        data = json.loads(payload.decode("utf-8"))
+    except OSError as error:
+        raise CnnlabError(f"cannot read {file.name}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise CnnlabError(f"{file.name} is not UTF-8 text ({error.reason})") from None
+    except (ValueError, RecursionError) as error:
+        raise CnnlabError(f"{file.name} is not valid JSON ({str(error)[:80]})") from None
+    if not isinstance(data, dict):
+        raise CnnlabError(f"{file.name} must hold a JSON object. Received: {type(data).__name__}")
+    if _deeper_than(data, MAX_JSON_DEPTH):
+        raise CnnlabError(f"{file.name} nests deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def _text(section: dict, key: str) -> str | None:
+    value = section.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _whole(section: dict, key: str) -> int | None:
+    value = section.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _section(data: dict, key: str) -> dict:
@@ -102,43 +150,70 @@ def _section(data: dict, key: str) -> dict:
 
 
 def _numbers(values: dict) -> dict[str, float]:
-    return {k: v for k, v in values.items() if isinstance(v, int | float) and k != "epoch"}
-
-
-def _read(file: Path, folder: Path) -> dict:
-    """A JSON object from a file of the run (``{}`` when absent or pointing outside)."""
-    if not file.is_file() or not inside(file, folder):
-        return {}
-    data = read_json(file)
-    if not isinstance(data, dict):
-        raise CnnlabError(f"{file.name} does not hold a JSON object")
-    return data
+    return {
+        k: v
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"
+    }
 
 
 def summarize(entry: RunEntry) -> dict:
-    """What the runs list shows: model, dataset, task, date and best metrics."""
+    """What the runs list shows: model, dataset, task, date and best metrics; a run whose
+    files cannot be read stays listed, with the reason as ``error``."""
     summary: dict = {"id": entry.id, "name": entry.path.name}
     try:
-        config = _read(entry.layout.config, entry.path)
-        metrics = _read(entry.layout.metrics, entry.path)
-    except CnnlabError as error:  # a broken run stays listed, with the reason
+        config = read_object(entry.layout.config, entry.path)
+        metrics = read_object(entry.layout.metrics, entry.path)
+    except CnnlabError as error:
         return {**summary, "error": str(error)}
     run, spec = _section(config, "run"), _section(config, "input_spec")
     summary.update(
-        model=run.get("model"),
-        dataset=run.get("dataset"),
-        task=config.get("task"),
-        created=config.get("created"),
-        epochs=metrics.get("epochs_run"),
-        best_epoch=metrics.get("best_epoch"),
-        monitor=metrics.get("monitor"),
+        model=_text(run, "model"),
+        dataset=_text(run, "dataset"),
+        task=_text(config, "task"),
+        created=_text(config, "created"),
+        epochs=_whole(metrics, "epochs_run"),
+        best_epoch=_whole(metrics, "best_epoch"),
+        monitor=_text(metrics, "monitor"),
         metrics=_numbers(_section(metrics, "validation")) or _numbers(_section(metrics, "best")),
         predictable=config.get("task") == "classification"
         and spec.get("kind") == "image"
-        and isinstance(run.get("model"), str),  # a model from a script cannot be rebuilt
-        has_report=entry.layout.report_html.is_file(),
+        and config_problem(config) is None,  # e.g. a model from a script cannot be rebuilt
+        has_report=entry.layout.report_html.is_file()
+        and inside(entry.layout.report_html, entry.path),
     )
     return summary
+
+
+def _files_stamp(entry: RunEntry) -> tuple:
+    """Inode, size and time of the files a summary reads: equal stamps, equal summaries."""
+    stamps = []
+    for file in (entry.layout.config, entry.layout.metrics, entry.layout.report_html):
+        try:
+            status = file.stat()
+            stamps.append((status.st_ino, status.st_size, status.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+class Summaries:
+    """Each run's summary, kept while its files are unchanged: listing a thousand runs then
+    costs a few ``stat`` calls per run instead of reading two JSON files each."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Path, tuple[tuple, dict]] = {}
+
+    def of(self, entries: Iterable[RunEntry]) -> list[dict]:
+        """The summaries of ``entries``; those of runs no longer listed are dropped."""
+        kept, summaries = {}, []
+        for entry in entries:
+            stamp, known = _files_stamp(entry), self._kept.get(entry.path)
+            summary = known[1] if known is not None and known[0] == stamp else summarize(entry)
+            kept[entry.path] = (stamp, summary)
+            summaries.append(summary)
+        self._kept = kept
+        return summaries
 
 
 def describe(entry: RunEntry) -> dict:
@@ -148,6 +223,6 @@ def describe(entry: RunEntry) -> dict:
         return summary
     return {
         **summary,
-        "config": _read(entry.layout.config, entry.path),
-        "results": _read(entry.layout.metrics, entry.path),
+        "config": read_object(entry.layout.config, entry.path),
+        "results": read_object(entry.layout.metrics, entry.path),
     }

@@ -7,6 +7,9 @@ negative, white zero, red positive, full colour at the layer's largest ``|w|``).
 sees the image shows each filter as it is (an RGB picture for a 3-channel first layer); deeper
 filters have one ``k x k`` kernel per input channel and are shown **summed over their input
 channels** (their net response to a uniform input volume).
+
+The pictures are counted before any is drawn: at most :data:`MAX_MAP_PIXELS` of feature maps
+and :data:`MAX_FILTER_PIXELS` of filters per answer, beyond which the request is refused.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from cnnlab.runs.load import LoadedRun
 from cnnlab.runs.predict import needs_inversion
 from cnnlab.studio.errors import StudioError
 from cnnlab.studio.pictures import data_url, grey, signed
+from cnnlab.studio.schema import MAX_INPUT_PIXELS
 
 MAX_LAYERS = 24
 MAX_CHANNELS = 32
+MAX_MAP_PIXELS = 4_000_000
+MAX_FILTER_PIXELS = 1_000_000
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
 
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
@@ -38,6 +45,24 @@ def check_classifier(run: LoadedRun) -> None:
         raise StudioError(
             f"this run is a {run.input_spec.kind} {run.task} model; the studio predicts "
             "image classification runs only",
+            422,
+        )
+
+
+def check_input(run: LoadedRun, size: tuple[int, int]) -> None:
+    """A model that takes images at their own size gets at most ``MAX_INPUT_PIXELS``."""
+    if run.input_spec.size is None and size[0] * size[1] > MAX_INPUT_PIXELS:
+        raise StudioError(
+            f"this model takes images at their own size; the studio feeds it at most "
+            f"{MAX_INPUT_PIXELS:,} pixels. Received: {size[0]}x{size[1]}",
+            413,
+        )
+
+
+def _count(pixels: int, limit: int, what: str) -> None:
+    if pixels > limit:
+        raise StudioError(
+            f"the {what} of this model make {pixels:,} pixels; the studio draws at most {limit:,}",
             422,
         )
 
@@ -99,8 +124,15 @@ def classify(
     check_classifier(run)
     flip = needs_inversion(image, invert)
     x = run.input_spec.apply((255 - image if flip else image).unsqueeze(0))  # 1 x C x H x W
-    with lock:
-        logits, layers = forward_with_maps(run.model, x)
+    try:
+        with lock:
+            logits, layers = forward_with_maps(run.model, x)
+    except FORWARD_ERRORS as error:  # a config whose input the model cannot take
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        shape = " x ".join(map(str, x.shape[1:]))
+        raise StudioError(
+            f"the model cannot take the input its run describes ({shape}): {reason[:200]}", 422
+        ) from None
     probabilities = torch.softmax(logits.float(), dim=1)[0].tolist()
     names = [run.classes[i] if i < len(run.classes) else str(i) for i in range(len(probabilities))]
     best = int(np.argmax(probabilities))
@@ -112,7 +144,10 @@ def classify(
         "input": {"shape": list(x.shape[1:]), "image": data_url(_picture(x[0]))},
     }
     if maps:
-        result["feature_maps"] = [_maps_json(*layer) for layer in layers[:MAX_LAYERS]]
+        shown = layers[:MAX_LAYERS]
+        pixels = sum(min(out.shape[1], MAX_CHANNELS) * out[0, 0].numel() for *_, out in shown)
+        _count(pixels, MAX_MAP_PIXELS, "feature maps")
+        result["feature_maps"] = [_maps_json(*layer) for layer in shown]
         result["conv_layers"] = len(layers)
     return result
 
@@ -144,15 +179,18 @@ def filters_json(run: LoadedRun) -> list[dict]:
 
     The first conv layer sees the image when its input channels match the image's.
     """
+    convs = conv_layers(run.model)[:MAX_LAYERS]
+    pixels = sum(min(c.out_channels, MAX_CHANNELS) * 3 * c.weight[0, 0].numel() for _, c in convs)
+    _count(pixels, MAX_FILTER_PIXELS, "filters")
     layers = []
-    for index, (name, conv) in enumerate(conv_layers(run.model)[:MAX_LAYERS]):
-        weight = conv.weight.detach().float().numpy()
+    for index, (name, conv) in enumerate(convs):
+        weight = conv.weight.detach()[:MAX_CHANNELS].float().numpy()
         sees_image = index == 0 and conv.in_channels == run.input_spec.channels
-        pictures, how, limit = _filter_images(weight[:MAX_CHANNELS], sees_image)
+        pictures, how, limit = _filter_images(weight, sees_image)
         layers.append(
             {
                 **_describe(name, conv),
-                "shape": list(weight.shape),
+                "shape": list(conv.weight.shape),
                 "shown": len(pictures),
                 "how": how,
                 "limit": limit,

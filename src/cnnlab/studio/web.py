@@ -1,4 +1,5 @@
-"""The studio's HTTP plumbing: JSON responses and errors, the Host check and the body limit.
+"""The studio's HTTP plumbing: JSON responses and errors, the Host and Origin checks and the
+body limit.
 
 Every error is JSON ``{"error": "...", "status": N}``: a refused request is a 4xx with one
 line saying why; an unexpected failure is a 500 without a stack trace (the server logs it).
@@ -35,8 +36,11 @@ def error(message: str, status: int) -> ApiResponse:
 
 
 async def on_http_error(_request: Request, exc: HTTPException) -> ApiResponse:
-    """Starlette's own refusals (unknown path, wrong method, malformed form) as JSON."""
-    return error(str(exc.detail), exc.status_code)
+    """Starlette's own refusals (unknown path, wrong method, malformed form) as JSON, with
+    their headers (``Allow`` for a wrong method)."""
+    response = error(str(exc.detail), exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def on_user_error(_request: Request, exc: CnnlabError) -> ApiResponse:
@@ -74,6 +78,54 @@ class HostCheck:
                 allowed = ", ".join(sorted(self.hosts))
                 response = error(f"this studio answers requests to {allowed} only", 400)
                 await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str | None, int | None]:
+    """``(scheme, host name, port)``, the port filled in from the scheme when absent."""
+    parts = urlsplit(f"//{netloc}")
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def cross_site(scope: Scope) -> str | None:
+    """Why a request comes from a page of another site, or None.
+
+    A browser marks every request with ``Sec-Fetch-Site`` and sends ``Origin`` with POSTs and
+    scripted requests: either naming another site means a page elsewhere made the browser send
+    it. A request without both (curl, a script) is not a browser's and passes.
+    """
+    headers = Headers(scope=scope)
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site: {site[:40]}"
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    try:
+        given = urlsplit(origin)
+        own = _origin(scope.get("scheme", "http"), headers.get("host", ""))
+        if _origin(given.scheme, given.netloc) == own and given.hostname is not None:
+            return None
+    except ValueError:
+        pass
+    return f"Origin: {origin[:80]}"
+
+
+class OriginCheck:
+    """Refuse (403) API requests that a page of another site made the browser send: an upload
+    POSTed or a heavy GET fired by any web page the user visits, as local notebook servers
+    refuse them. The page and its static files stay open to links from anywhere."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            reason = cross_site(scope)
+            if reason is not None:
+                message = f"cross-site request refused ({reason}); open the studio's own page"
+                await error(message, 403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
