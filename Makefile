@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cnnlab-installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean notebooks
 
 setup: $(STAMP)
 
@@ -37,3 +37,30 @@ clean:
 .PHONY: bench
 bench: setup
 	$(BIN)/python benchmarks/bench_train.py $(BENCH_ARGS)
+
+# The course as Jupyter notebooks (notebooks/, docs/notebooks.md): installs the `notebook` extra,
+# then executes every notebook in order inside runs/notebooks/ (where their runs and figures go),
+# writing each executed .ipynb beside a self-contained .html. Full settings by default (a few
+# minutes per notebook on 2 CPU cores); QUICK=1 make notebooks runs the CI-sized variant
+# (CNNLAB_QUICK=1, well under a minute each). Real data from $CNNLAB_DATA_DIR when set.
+# JUPYTER_PATH puts this venv's python3 kernel before any user-level one of the same name.
+NOTEBOOK_STAMP := $(VENV)/.cnnlab-notebook-installed
+NOTEBOOK_OUT := runs/notebooks
+JUPYTER := $(abspath $(BIN))/jupyter
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebook]"
+	touch $(NOTEBOOK_STAMP)
+
+notebooks: $(NOTEBOOK_STAMP)
+	rm -rf $(NOTEBOOK_OUT) && mkdir -p $(NOTEBOOK_OUT)
+	cp notebooks/*.ipynb $(NOTEBOOK_OUT)/
+	cd $(NOTEBOOK_OUT) && for nb in *.ipynb; do \
+		start=$$(date +%s); \
+		CNNLAB_QUICK=$(QUICK) JUPYTER_PATH=$(abspath $(VENV))/share/jupyter \
+			$(JUPYTER) nbconvert --to notebook --execute --inplace --log-level WARN \
+			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+		$(JUPYTER) nbconvert --to html --log-level WARN "$$nb" || exit 1; \
+		echo "$$nb: $$(( $$(date +%s) - start )) s"; \
+	done
+	@echo "executed notebooks and their HTML: $(NOTEBOOK_OUT)/"
