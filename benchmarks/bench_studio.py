@@ -1,10 +1,10 @@
 """Predict requests per second of ``cnnlab studio`` over a runs folder of many runs.
 
 Trains one small run (LeNet-5 on the digits, one epoch), copies it ``--runs`` times into a
-temporary runs folder (hard links, so a thousand copies cost no disk), serves the studio with
-uvicorn in a child process (4 GB address space, ended after ``--seconds`` + 120 s whatever
-happens) and posts a drawn digit to one run's predict endpoint from ``--clients`` threads, each
-on its own keep-alive connection, for ``--seconds`` seconds. Also times the runs list, and
+temporary runs folder (hard links, so a thousand copies cost no disk), serves it with
+``cnnlab studio`` in a child process (4 GB address space, ``--seconds`` + 120 s of CPU at most)
+and posts a drawn digit to one run's predict endpoint from ``--clients`` threads, each on its
+own keep-alive connection, for ``--seconds`` seconds. Also times the runs list, and
 reports the server's CPU time per request, which a machine shared with other work does not
 change as much as the rate.
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,20 +32,6 @@ import httpx
 from PIL import Image, ImageDraw
 
 from cnnlab.cli.main import main as cnnlab
-
-# The listening socket names IPPROTO_TCP: asyncio turns Nagle's algorithm off only on such
-# sockets, and without that each answer waits some 40 ms for a delayed acknowledgement.
-SERVER = """
-import os, resource, socket, sys, threading, time
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-threading.Thread(target=lambda: (time.sleep(float(sys.argv[2])), os._exit(3)), daemon=True).start()
-import uvicorn
-from cnnlab.studio import create_app
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-listener.bind(("127.0.0.1", 0))
-print(listener.getsockname()[1], flush=True)
-uvicorn.Server(uvicorn.Config(create_app(sys.argv[1]), log_level="warning")).run(sockets=[listener])
-"""
 
 
 def digit() -> bytes:
@@ -68,9 +56,16 @@ def make_runs(folder: Path, count: int) -> str:
 
 
 def start_server(root: Path, lifetime: float) -> tuple[subprocess.Popen, str]:
-    args = [sys.executable, "-c", SERVER, str(root), str(lifetime)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{int(process.stdout.readline())}"
+    """``cnnlab studio`` on a free port, in its own process: 4 GB of address space and
+    ``lifetime`` seconds of CPU at most, whatever happens to this one."""
+
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+        resource.setrlimit(resource.RLIMIT_CPU, (int(lifetime), int(lifetime)))
+
+    args = [sys.executable, "-m", "cnnlab", "studio", "--runs", str(root), "--port", "0"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, preexec_fn=limits)
+    url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())[0]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -32,6 +32,7 @@ from cnnlab.cli.main import main
 from cnnlab.runs.checkpoint import FORMAT, tensor_digest
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.schema import MAX_CLASSES, REQUIRED
+from damage import BROKEN_JSON, FORGED_WEIGHTS
 
 pytestmark = pytest.mark.slow
 CAP = 4 << 30
@@ -145,22 +146,7 @@ ABSURD = {  # a config value -> [(value, the commands that still work)]
     "train.bogus": [(1, NONE)],
     "recorder.checkpoint_every": [(-1, NONE), ("5", NONE)],
 }  # fmt: skip
-RAW = {
-    "not-utf8": b'{"task": "\xff\xfe"}',
-    "empty": b"",
-    "list": b"[1, 2]",
-    "null": b"null",
-    "nested": b"[" * 100_000 + b"]" * 100_000,
-    "deep": b'{"a":' * 900 + b"1" + b"}" * 900,
-    "big-int": b'{"a": ' + b"9" * 5000 + b"}",
-}
 META_WRONG = {"epoch": "one", "step": "x", "global_step": [1], "task": 5, "input_spec": "x"}
-WEIGHTS = {
-    "int64": lambda v: v.to(torch.int64),
-    "nan": lambda v: torch.full_like(v, float("nan")),
-    "inf": lambda v: torch.full_like(v, float("inf")),
-    "float64": lambda v: v.double(),
-}
 
 
 def corpus(config: dict) -> dict[str, tuple]:
@@ -174,7 +160,7 @@ def corpus(config: dict) -> dict[str, tuple]:
         for i, (value, works) in enumerate(values):
             cases[f"config-{path}-{i}"] = partial(_edit, partial(_put, path, value)), works
     cases["config-a-list"] = partial(_edit, lambda c: [c]), NONE
-    for name, payload in RAW.items():
+    for name, payload in BROKEN_JSON.items():
         cases[f"config-{name}"] = partial(_raw, "config", payload), NONE
     cases["metrics-not-utf8"] = partial(_raw, "metrics", b'{"a": "\xff\xfe"}'), ALL
     cases["history-not-utf8"] = partial(_raw, "history", b"epoch,loss\n\xff\xfe,1\n"), ALL
@@ -190,7 +176,7 @@ def corpus(config: dict) -> dict[str, tuple]:
     huge = partial(_put, "input_spec.size", [100000, 100000])
     cases["meta-input_spec-huge"] = partial(_forge, partial(_meta, huge)), DIAGRAM
     cases["meta-a-list"] = partial(_forge, partial(_meta, lambda m: [m])), DIAGRAM
-    for name, change in WEIGHTS.items():
+    for name, change in FORGED_WEIGHTS.items():
         cases[f"weights-{name}"] = partial(_forge, partial(_weights, change)), DIAGRAM
 
     def one(tensors, meta):

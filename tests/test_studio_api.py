@@ -369,7 +369,10 @@ def test_cli_refuses_a_taken_port_and_warns_off_loopback(capsys, monkeypatch, ru
         assert main(["studio", "--port", port]) == 2
     assert "pick another --port" in capsys.readouterr().err
     served = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: served.update(options, app=app))
+    monkeypatch.setattr("uvicorn.Server.run", lambda server, sockets: served.update(s=sockets))
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0", "--port", port]) == 0
     assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
-    assert served["host"] == "0.0.0.0" and served["port"] == int(port)
+    (listener,) = served["s"]
+    assert listener.getsockname() == ("0.0.0.0", int(port))
+    assert listener.proto == socket.IPPROTO_TCP  # so that asyncio turns Nagle off
+    listener.close()

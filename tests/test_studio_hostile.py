@@ -8,6 +8,8 @@ import faulthandler
 import io
 import json
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,7 @@ from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.layout import RunLayout
 from cnnlab.studio import cache, create_app, index, uploads
 from cnnlab.studio.catalog import RunEntry
+from damage import BROKEN_JSON, FORGED_WEIGHTS
 
 pytestmark = pytest.mark.slow
 ENDPOINTS = ("", "/report", "/diagram.svg", "/filters", "/predict?maps=1")
@@ -94,16 +97,7 @@ ABSURD = {
     "task": ["segmentation", "regression", 5],
     "created": [5, [1]],
 }
-RAW = {
-    "not-utf8": b'{"task": "\xff\xfe"}',
-    "empty": b"",
-    "list": b"[1, 2]",
-    "null": b"null",
-    "nested": b"[" * 100_000 + b"]" * 100_000,
-    "deep": b'{"a":' * 900 + b"1" + b"}" * 900,
-    "huge": b'{"a": 1}' + b" " * (17 << 20),
-    "big-int": b'{"a": ' + b"9" * 5000 + b"}",
-}
+RAW = {**BROKEN_JSON, "huge": b'{"a": 1}' + b" " * (17 << 20)}
 
 
 def _edit_json(file: str, edit, run: Path) -> None:
@@ -192,10 +186,7 @@ def corpus(config: dict) -> dict:
     cases["meta-epoch-text"] = partial(_forged, lambda t, m: (t, {**m, "epoch": "one"}))
     cases["meta-a-list"] = partial(_forged, lambda t, m: (t, [1, 2]))
     for name, change in {
-        "int64": lambda v: v.to(torch.int64),
-        "nan": lambda v: torch.full_like(v, float("nan")),
-        "inf": lambda v: torch.full_like(v, float("inf")),
-        "float64": lambda v: v.double(),
+        **FORGED_WEIGHTS,
         "flat": lambda v: v.flatten(),
         "huge": lambda v: v * 1e30,
     }.items():
@@ -373,28 +364,21 @@ def test_strips_convert_as_the_whole_image_does(mode, monkeypatch):
 
 # --- heavy requests against a real server process: time and memory ---------------------------
 
-# The socket names IPPROTO_TCP: asyncio turns Nagle off only then (else 40 ms waits).
-SERVER = """
-import os, resource, socket, sys, threading, time
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-threading.Thread(target=lambda: (time.sleep(float(sys.argv[2])), os._exit(3)), daemon=True).start()
-import uvicorn
-from cnnlab.studio import create_app
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-listener.bind(("127.0.0.1", 0))
-print(listener.getsockname()[1], flush=True)
-uvicorn.Server(uvicorn.Config(create_app(sys.argv[1]), log_level="warning")).run(sockets=[listener])
-"""
-
 
 @contextmanager
 def served(root: Path, lifetime: float = 300):
-    """The studio in its own process (4 GB address space, ended after ``lifetime`` seconds
-    whatever happens): its pid and a client."""
-    args = [sys.executable, "-c", SERVER, str(root), str(lifetime)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    """``cnnlab studio`` on a free port in its own process (4 GB address space, ``lifetime``
+    seconds of CPU at most, whatever happens to the tests): its pid and a client."""
+
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+        resource.setrlimit(resource.RLIMIT_CPU, (int(lifetime), int(lifetime)))
+
+    args = [sys.executable, "-m", "cnnlab", "studio", "--runs", str(root), "--port", "0"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, preexec_fn=limits)
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{int(process.stdout.readline())}")
+        url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())[0]
+        client = httpx.Client(base_url=url)
         eventually(lambda: process.poll() is None and _up(client), seconds=60)
         yield process.pid, client
     finally:

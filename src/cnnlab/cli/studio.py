@@ -20,17 +20,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_free(host: str, port: int) -> None:
-    """Fail with one line, before the server starts, when the address is taken."""
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound (port 0: one the system picks), or one line when the
+    address is taken. It names ``IPPROTO_TCP``: asyncio turns Nagle's algorithm off only on
+    such sockets, and without that a keep-alive answer can wait for a delayed ACK (~40 ms)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise CnnlabError(
-                f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
-            ) from None
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        raise CnnlabError(
+            f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
+        ) from None
+    return listener
 
 
 @click.command()
@@ -43,10 +47,10 @@ def _check_free(host: str, port: int) -> None:
 )
 @click.option(
     "--port",
-    type=click.IntRange(1, 65535),
+    type=click.IntRange(0, 65535),
     default=8765,
     show_default=True,
-    help="Port to listen on.",
+    help="Port to listen on (0: a free one, printed).",
 )
 @click.option(
     "--host",
@@ -74,11 +78,12 @@ def studio(runs_dir, port, host):
             "and use its CPU; there is no login",
             err=True,
         )
-    _check_free(host, port)
+    listener = _listen(host, port)
     folder = Path(runs_dir)
     if not folder.is_dir():
         click.echo(f"note: {folder} does not exist yet; train a run with `cnnlab train`")
     shown = f"[{host}]" if ":" in host else host
+    port = listener.getsockname()[1]
     click.echo(f"cnnlab studio on http://{shown}:{port}  (runs: {folder}; Ctrl+C to stop)")
     app = create_app(folder, (*LOCAL_HOSTS, host.lower()) if local else None)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
