@@ -109,6 +109,8 @@ def explain() -> None:
     cnnlab explain global-pool --values "4,3,1,5;1,3,4,8;4,5,4,3;6,5,9,4"
     cnnlab explain dropout --p 0.5 --seed 1
     cnnlab explain batchnorm --values "1,2;3,6;5,10"
+    cnnlab explain train-step --steps 5 --momentum 0.9
+    cnnlab explain activations --depth 10
     """
 
 
@@ -231,3 +233,36 @@ def batchnorm(input_shape, values, seed, gamma, beta, momentum, eps):
             f"Received shape {'x'.join(map(str, x.shape))}"
         )
     _echo(E.render_batchnorm(E.explain_batchnorm(x[0], gamma, beta, momentum, eps)))
+
+
+@explain.command("train-step")
+@_options("seed", "kernel")
+@click.option("--lr", type=float, default=0.5, show_default=True, help="Learning rate.")
+@click.option(
+    "--momentum",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="SGD momentum mu: v = mu*v + g; w = w - lr*v (0: plain gradient descent).",
+)
+@click.option("--steps", type=int, default=20, show_default=True, help="Gradient steps.")
+@click.option("--images", type=int, default=100, show_default=True, help="Training digits.")
+def train_step(seed, kernel, lr, momentum, steps, images):
+    """The notes' training procedure on real digits: one filter, forward, loss, backprop, update."""
+    walk = E.explain_train_step(parse_pair(kernel, "kernel"), lr, momentum, steps, images, seed)
+    _echo(E.render_train_step(walk))
+
+
+@explain.command()
+@click.option(
+    "--inputs",
+    default="-5,-2,-1,-0.5,0,0.5,1,2,5",
+    show_default=True,
+    help="Inputs x, separated by ',' or spaces.",
+)
+@click.option("--depth", type=int, default=10, show_default=True, help="Layers in the table.")
+@click.option("--start", type=float, default=0.5, show_default=True, help="Input of the chains.")
+def activations(inputs, depth, start):
+    """Sigmoid, tanh, ReLU and their derivatives; the gradient through depth."""
+    x = E.parse_grid(inputs.replace(";", " "), "--inputs")
+    _echo(E.render_activations(E.explain_activations(x, depth, start)))

@@ -89,6 +89,12 @@ def format_grid(
     return [" ".join(v.rjust(width) for v in row).rstrip() for row in cells]
 
 
+def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """A header and rows of text cells in right-aligned columns."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+
+
 def side_by_side(blocks: list[list[str]], gap: str = "   ") -> list[str]:
     """Print blocks of lines next to each other, top-aligned."""
     height = max(len(b) for b in blocks)

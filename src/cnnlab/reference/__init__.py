@@ -27,6 +27,7 @@ from cnnlab.reference.conv import (
 from cnnlab.reference.dense import flatten, linear, linear_backward
 from cnnlab.reference.losses import softmax_cross_entropy, softmax_cross_entropy_backward
 from cnnlab.reference.normalization import BatchNormResult, batch_norm, batch_norm_backward
+from cnnlab.reference.optim import sgd_step
 from cnnlab.reference.pool import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -59,6 +60,7 @@ __all__ = [
     "max_pool2d_backward",
     "relu",
     "relu_backward",
+    "sgd_step",
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_derivative",
