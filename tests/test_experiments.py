@@ -34,6 +34,7 @@ NEEDS = {
 ALL = {
     "batchnorm",
     "dropout",
+    "exploding-gradients",
     "global-pooling",
     "inception",
     "invariance",
@@ -79,11 +80,11 @@ def _checked(folder: Path) -> dict:
     return results
 
 
-def test_registry_lists_all_ten_with_titles(capsys):
+def test_registry_lists_every_experiment_with_its_title(capsys):
     assert set(list_experiments()) == ALL
     assert main(["run", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 10 and all(len(line.split(maxsplit=1)) == 2 for line in lines)
+    assert len(lines) == len(ALL) and all(len(line.split(maxsplit=1)) == 2 for line in lines)
     assert get_experiment("resnet_degradation") is get_experiment("resnet-degradation")
 
 
@@ -148,6 +149,17 @@ def test_batchnorm(tmp_path):
     )
     assert 0 < 2 * m["largest_lr_plain"] <= m["largest_lr_bn"]
     assert m["eval_logit_change"] < 1e-4 < m["batch_statistics_logit_change"]
+
+
+@pytest.mark.slow
+def test_exploding_gradients(tmp_path):
+    m = quick("exploding-gradients", tmp_path)["metrics"]
+    assert m["growth_factor_large"] > 1.5  # 2x He's scale: about x2 per layer toward the input
+    assert 0.7 < m["growth_factor_he"] < 1.3
+    assert m["diverged_step"] > 0 and m["gradient_norm_growth"] > 100
+    assert not m["diverged_clipped"] and m["final_loss_clipped"] < 1.0
+    assert not m["diverged_he"] and m["final_loss_he"] < m["final_loss_clipped"]
+    assert m["val_accuracy_he"] > 0.8
 
 
 @pytest.mark.slow

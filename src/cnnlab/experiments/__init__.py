@@ -2,7 +2,7 @@
 
 Each experiment is a short configuration plus a little analysis on top of the trainer; it
 writes a folder with a report (figures, a results table beside the literature) and
-``results.json``. Importing this package registers all ten. docs/course-notes.md maps each
+``results.json``. Importing this package registers all of them. docs/course-notes.md maps each
 section of the course notes to its experiment.
 
 >>> from cnnlab.experiments import list_experiments, run_experiment
@@ -12,6 +12,7 @@ section of the course notes to its experiment.
 from cnnlab.experiments import (  # noqa: F401  (registers the experiments)
     batchnorm,
     dropout,
+    exploding_gradients,
     global_pooling,
     inception,
     invariance,
