@@ -18,6 +18,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,11 @@ except ImportError:  # Windows: no advisory locks
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+# A reader may hold the lock shared for an instant to ask whether a run is being written (the
+# studio does); a writer retries this long before it names the holder.
+PATIENCE_SECONDS = 1.0
+
+
 class RunLock:
     """An exclusive lock on a run directory, held until :meth:`release`."""
 
@@ -45,16 +51,22 @@ class RunLock:
         if fcntl is None:
             return
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise CnnlabError(
-                f"{self.path.parent} is being written by {holder}; wait for it to finish, "
-                "or write to another folder"
-            ) from error
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as error:
+                if time.monotonic() < deadline:  # a reader's glance, not a writer: wait
+                    time.sleep(0.02)
+                    continue
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise CnnlabError(
+                    f"{self.path.parent} is being written by {holder}; wait for it to finish, "
+                    "or write to another folder"
+                ) from error
         handle.seek(0)
         handle.truncate()
         command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "python"

@@ -120,7 +120,8 @@ BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
 FINITE = Rule("a finite number", _finite)
 ANY_NUMBER = Rule("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
 COUNT = integer(0, MAX_STEPS)
-CLASSES = listed(TEXT, 0, MAX_CLASSES, f"a list of at most {MAX_CLASSES:,} class names")
+# null: data given as arrays, whose classes have ids but no names
+CLASSES = optional(listed(TEXT, 0, MAX_CLASSES, f"a list of at most {MAX_CLASSES:,} class names"))
 SIZE = listed(integer(1, MAX_SIDE), 2, 2, f"two integers in 1..{MAX_SIDE}")
 MEANS = listed(
     number(-MAX_MEAN, MAX_MEAN), 1, MAX_CHANNELS, f"numbers in {-MAX_MEAN:g}..{MAX_MEAN:g}"
