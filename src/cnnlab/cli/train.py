@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.datasets import DATA_DIR_HELP
+from cnnlab.cli.lr_find import lr_find_job
 from cnnlab.cli.options import model_args_option, parse_options
 from cnnlab.cli.settings import settings_from_options, settings_options
 from cnnlab.errors import CnnlabError
@@ -88,6 +89,13 @@ from cnnlab.train.distributed import leave_world
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
+@click.option(
+    "--lr-find",
+    "lr_find",
+    is_flag=True,
+    help="Instead of training, run the learning-rate range test: print the suggested --lr "
+    "and write its plot to --out.",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -108,6 +116,7 @@ def train(
     checkpoint_every,
     device,
     quiet,
+    lr_find,
     **settings,
 ):
     """Train MODEL on --dataset and write a run directory (config, history, metrics,
@@ -116,6 +125,7 @@ def train(
     \b
     cnnlab train lenet5 --dataset mnist --train-split 'test[:8000]' --val-split 'test[8000:]'
     cnnlab train lenet5 --dataset digits --epochs 20 --out runs
+    cnnlab train lenet5 --dataset digits --lr-find
     cnnlab train --resume runs/lenet5-digits-20261126-101500
     """
     runtime = {"verbose": 2 if quiet else 1, "device": device}
@@ -155,6 +165,10 @@ def train(
             augment=augment,
             train=settings_from_options(TrainConfig, settings),
         )
+        if lr_find:
+            default = f"{model.rpartition(':')[2]}-{dataset}"
+            lr_find_job(job, out, data_dir, download, name or default, device)
+            return
         command = shlex.join(["cnnlab", *(ctx.obj or {}).get("argv", [])])
         run_dir, history = run_job(
             job,

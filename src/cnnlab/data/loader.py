@@ -38,6 +38,8 @@ class InMemoryLoader:
         seed: seeds the permutations.
         drop_last: drop the last batch when it is smaller than ``batch_size``.
         device: where the tensors are moved (once) and the batches are made.
+        weights: instead of a permutation, draw N samples per epoch with replacement, sample
+            i with probability weights[i] / sum(weights) (a balanced sampler), seeded alike.
 
     Iterating runs one epoch, then advances the epoch counter (``epoch`` starts at 0).
 
@@ -54,6 +56,7 @@ class InMemoryLoader:
         seed: int = 0,
         drop_last: bool = False,
         device: str | torch.device | None = None,
+        weights: torch.Tensor | None = None,
     ) -> None:
         if not tensors:
             raise CnnlabError("InMemoryLoader needs at least one tensor. Received: none")
@@ -68,6 +71,11 @@ class InMemoryLoader:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        if weights is not None and len(weights) != sizes[0]:
+            raise CnnlabError(
+                f"weights must have one value per sample ({sizes[0]}). Received: {len(weights)}"
+            )
+        self.weights = weights
         self.epoch = 0
         self._skip = 0
 
@@ -88,7 +96,12 @@ class InMemoryLoader:
         self._skip = skip
 
     def order(self, epoch: int) -> torch.Tensor:
-        """The sample order of ``epoch``: a seeded permutation, or 0..N-1 without shuffling."""
+        """The sample order of ``epoch``: a seeded permutation (seeded weighted draws with
+        ``weights``), or 0..N-1 without shuffling."""
+        if self.weights is not None:
+            generator = epoch_generator(self.seed, epoch)
+            draws = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
+            return draws.to(self.device)
         if not self.shuffle:
             return torch.arange(self.num_samples, device=self.device)
         permutation = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))

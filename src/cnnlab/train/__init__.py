@@ -18,12 +18,14 @@ from cnnlab.train.config import TrainConfig
 from cnnlab.train.environment import auto_device, seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec
+from cnnlab.train.lr_range import LRFind
 from cnnlab.train.metrics import MetricState, confusion_matrix
 from cnnlab.train.profiling import Profiler, SectionTimer
 from cnnlab.train.progress import ProgressBar
 from cnnlab.train.results import Evaluation, Prediction
+from cnnlab.train.shortcuts import fit, lr_find
 from cnnlab.train.state import TrainingState
-from cnnlab.train.trainer import Trainer, fit
+from cnnlab.train.trainer import Trainer
 
 __all__ = [
     "Callback",
@@ -32,6 +34,7 @@ __all__ = [
     "Evaluation",
     "History",
     "InputSpec",
+    "LRFind",
     "LearningRateLogger",
     "MetricState",
     "Monitor",
@@ -47,5 +50,6 @@ __all__ = [
     "auto_device",
     "confusion_matrix",
     "fit",
+    "lr_find",
     "seed_everything",
 ]

@@ -12,13 +12,14 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.balance import SAMPLERS, class_weight_setting
 from cnnlab.train.execution import (
     CHANNELS_LAST,
     PRECISIONS,
     channels_last_setting,
     check_precision,
 )
-from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, optimizer_name
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, optimizer_name, schedule_name
 
 # Settings that older run folders stored with the hyperparameters; they are runtime options now.
 MOVED_TO_RUNTIME = ("device", "verbose", "sync_every", "eval_batch_size", "checkpoint_every")
@@ -37,17 +38,24 @@ class TrainConfig:
     Args:
         epochs: passes over the training data.
         batch_size: samples per update (the GLOBAL batch when distributed).
-        optimizer: sgd (with momentum), adam or adamw.
+        optimizer: sgd (with momentum), adam or adamw (custom: a factory given in Python).
         lr: (peak) learning rate.
         weight_decay: L2 (SGD, Adam) or decoupled (AdamW) weight decay.
         momentum: SGD momentum.
-        schedule: learning-rate schedule, stepped per batch: constant, step (x gamma every
-            step_epochs), cosine or one-cycle.
+        schedule: learning-rate schedule: constant, step (x gamma every step_epochs), cosine
+            or one-cycle, stepped per batch; plateau (x gamma when monitor has not improved
+            for plateau_patience epochs), stepped per epoch.
         step_epochs: epochs between the step schedule's decays.
-        gamma: the step schedule's decay factor.
+        gamma: the step and plateau schedules' decay factor.
+        plateau_patience: epochs without improvement of monitor before plateau decays.
         grad_clip: clip the global gradient norm to this value (off when not given).
         aux_weight: weight of auxiliary heads' losses (GoogLeNet: 0.3).
         label_smoothing: cross-entropy label smoothing, in [0, 1).
+        class_weight: weigh the training cross-entropy per class: balanced (n_samples /
+            (n_classes * count of the class), scikit-learn's), per-class weights 1,6.5 or
+            class=weight pairs spam=6.5 (others 1); a list or dict in Python.
+        sampler: how training batches are drawn: shuffle (a seeded permutation per epoch)
+            or balanced (seeded draws with replacement, each class equally likely).
         seed: seeds initialization, shuffling, dropout and augmentation.
         deterministic: deterministic kernels only (bit-identical CPU runs).
         amp: float16 autocast with loss scaling, on CUDA only (ignored elsewhere).
@@ -70,9 +78,12 @@ class TrainConfig:
     schedule: str = choices(SCHEDULES, "constant")
     step_epochs: int = 30
     gamma: float = 0.1
+    plateau_patience: int = 5
     grad_clip: float | None = None
     aux_weight: float = 0.3
     label_smoothing: float = 0.0
+    class_weight: str | None = None
+    sampler: str = choices(SAMPLERS, "shuffle")
     seed: int = 0
     deterministic: bool = False
     amp: bool = False
@@ -87,7 +98,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise CnnlabError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-        for name in ("early_stopping", "seed"):
+        for name in ("early_stopping", "seed", "plateau_patience"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise CnnlabError(f"{name} must be an integer >= 0. Received: {name}={value!r}")
@@ -102,9 +113,11 @@ class TrainConfig:
         check_precision(self.precision)
         self.channels_last = channels_last_setting(self.channels_last)
         self.optimizer = optimizer_name(self.optimizer)
-        if self.schedule.lower().replace("_", "-") not in SCHEDULES:
+        schedule_name(self.schedule)
+        self.class_weight = class_weight_setting(self.class_weight)
+        if self.sampler not in SAMPLERS:
             raise CnnlabError(
-                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+                f"sampler must be one of {', '.join(SAMPLERS)}. Received: sampler={self.sampler!r}"
             )
 
     def to_json(self) -> dict:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.errors import CnnlabError, CnnlabWarning
 from cnnlab.models.info import main_output, model_info
+from cnnlab.train.balance import balanced_sample_weights, class_weights
 from cnnlab.train.batches import LoaderBatches, chunks
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import (
@@ -241,7 +242,8 @@ def check_range(targets: torch.Tensor, outputs: int) -> None:
 @dataclass(frozen=True)
 class Feed:
     """How data reaches one model: the spec, the layout of arrays, the device, the model's
-    number of outputs (to check class ids), the processes and the evaluation batch size."""
+    number of outputs (to check class ids), the processes, the evaluation batch size and the
+    settings (batch size, seed, sampler, class weights)."""
 
     spec: InputSpec
     data_format: str
@@ -249,28 +251,41 @@ class Feed:
     outputs: int
     world: World
     eval_batch_size: int
+    config: TrainConfig
 
     def preparer(self):
         return loader_preparer(self.spec, self.data_format, self.device, self.outputs)
 
 
 def training_batches(
-    data: Feedable, feed: Feed, config: TrainConfig
+    data: Feedable, feed: Feed, classes: list[str] | None = None
 ) -> tuple[InMemoryLoader | LoaderBatches, dict[str, object]]:
-    """The training batches, and the run's record of where they came from and whether a
-    resume replays them exactly."""
+    """The training batches (drawn balanced with ``sampler="balanced"``), and the run's
+    record: where they came from, whether a resume replays them exactly, and the class
+    weights (``class_weight``, :mod:`cnnlab.train.balance`; ``classes`` name them)."""
+    config = feed.config
+    balanced = config.sampler == "balanced"
+    targets = data.targets if isinstance(data, Samples) else None
+    weights = class_weights(config.class_weight, targets, feed.outputs, classes)
+    record = {"class_weight": weights.tolist()} if weights is not None else {}
     if isinstance(data, Samples):
         check_range(data.targets, feed.outputs)
+        draws = balanced_sample_weights(data.targets) if balanced else None
         x, y = prepare_samples(data, feed.spec, feed.device)
-        loader = InMemoryLoader(x, y, batch_size=config.batch_size, seed=config.seed)
-        return loader, {"train": data.source, "exact_resume": True}
+        loader = InMemoryLoader(x, y, batch_size=config.batch_size, seed=config.seed, weights=draws)
+        return loader, {"train": data.source, "exact_resume": True, **record}
+    if balanced:
+        raise CnnlabError(
+            "sampler='balanced' draws from data cnnlab holds, not a DataLoader; give your "
+            "DataLoader a torch.utils.data.WeightedRandomSampler instead"
+        )
     if feed.world.distributed:
         raise CnnlabError(
             "under torchrun, pass a map-style torch Dataset or tensors (cnnlab shards them by "
             "rank), not a DataLoader"
         )
     source = f"DataLoader of {type(data.dataset).__name__}"
-    return LoaderBatches(data, feed.preparer()), {"train": source, "exact_resume": False}
+    return LoaderBatches(data, feed.preparer()), {"train": source, "exact_resume": False, **record}
 
 
 class EvaluationBatches:

@@ -11,15 +11,59 @@ C[k, k] / sum_j C[k, j]; F1_k = 2 P R / (P + R) = 2 C[k, k] / (row_k + col_k); m
 unweighted mean over classes.
 Segmentation (the same matrix over pixels): pixel accuracy = trace / sum; IoU_k = C[k, k] /
 (row_k + col_k - C[k, k]); Dice_k = 2 C[k, k] / (row_k + col_k).
+
+Your own metrics, ``fn(outputs, targets) -> float`` (or a 0-d tensor, which spares a device
+sync), are averaged over batches weighted by their size, as Keras averages a metric function:
+sum_b n_b fn(batch_b) / sum_b n_b. That is the exact value for per-sample means (accuracy,
+mean absolute error); for ratios over a whole set (F1) it approaches the exact value as the
+batches grow (evaluation batches hold ``eval_batch_size`` samples); cnnlab's own F1 is exact.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from cnnlab.errors import CnnlabError
 
 RATES = ("accuracy", "precision", "recall", "f1", "iou", "dice")
+BUILT_IN = (
+    *("loss", "accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class"),
+    *("pixel_accuracy", "iou", "dice", "mean_iou", "confusion_matrix", "epoch", "lr", "time"),
+)
+MetricFunction = Callable[[torch.Tensor, torch.Tensor], "float | torch.Tensor"]
+
+
+def user_metrics(
+    metrics: Mapping[str, MetricFunction] | Sequence[MetricFunction] | None,
+) -> dict[str, MetricFunction]:
+    """``{name: fn}`` from a dict or a list of named functions (their ``__name__``).
+
+    Raises:
+        CnnlabError: a lambda in a list (it has no name), a name that is not an identifier,
+            starts with ``val_`` or is a built-in column, or an entry that is not callable.
+    """
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        unnamed = [fn for fn in metrics if getattr(fn, "__name__", "<lambda>") == "<lambda>"]
+        if unnamed:
+            raise CnnlabError("a metric in a list needs a name: metrics={'name': fn}")
+        metrics = {fn.__name__: fn for fn in metrics}
+    for name, fn in metrics.items():
+        if not callable(fn):
+            raise CnnlabError(
+                f"metric {name!r} must be a function fn(outputs, targets) -> float. "
+                f"Received: {type(fn).__name__}"
+            )
+        clash = name in BUILT_IN or name.startswith(("val_", "top"))
+        if not isinstance(name, str) or not name.isidentifier() or clash:
+            raise CnnlabError(
+                f"metric names must be identifiers other than cnnlab's own columns and without "
+                f"a val_ or top prefix. Received: {name!r}"
+            )
+    return dict(metrics)
 
 
 def higher_is_better(name: str) -> bool:
@@ -90,9 +134,17 @@ class MetricState:
         num_classes: K.
         task: ``"classification"`` or ``"segmentation"`` (the matrix counts pixels).
         top_k: extra k for top-k accuracy (classification, only when k < K).
+        metrics: your own ``{name: fn(outputs, targets)}``, summed as batch-size-weighted
+            values (``user.NAME``).
     """
 
-    def __init__(self, num_classes: int, task: str = "classification", top_k: int = 5) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        task: str = "classification",
+        top_k: int = 5,
+        metrics: Mapping[str, MetricFunction] | None = None,
+    ) -> None:
         if task not in ("classification", "segmentation"):
             raise CnnlabError(
                 f"task must be 'classification' or 'segmentation'. Received: task={task!r}"
@@ -100,6 +152,7 @@ class MetricState:
         self.num_classes = num_classes
         self.task = task
         self.top_k = top_k if task == "classification" and 1 < top_k < num_classes else 0
+        self.metrics = dict(metrics or {})
         self.reset()
 
     def reset(self) -> None:
@@ -108,6 +161,7 @@ class MetricState:
         self.count = torch.zeros((), dtype=torch.int64)
         self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
         self.top_hits = torch.zeros((), dtype=torch.int64)
+        self.user_sums = {name: torch.zeros((), dtype=torch.float64) for name in self.metrics}
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Add one batch: ``loss`` is the batch's mean loss (a 0-d tensor, kept on device until
@@ -123,11 +177,25 @@ class MetricState:
         if self.top_k:
             top = logits.topk(self.top_k, dim=1).indices
             self.top_hits += (top == target.unsqueeze(1)).any(1).sum()
+        for name, fn in self.metrics.items():
+            value = torch.as_tensor(fn(logits, target), dtype=torch.float64, device=device)
+            if value.numel() != 1:
+                raise CnnlabError(
+                    f"metric {name!r} must return one number. Received: a tensor of shape "
+                    f"{tuple(value.shape)}"
+                )
+            self.user_sums[name] += value.reshape(()) * n
 
     def to(self, device: torch.device | str) -> MetricState:
         for name, value in self.state_dict().items():
-            setattr(self, name, value.to(device))
+            self._set(name, value.to(device))
         return self
+
+    def _set(self, name: str, value: torch.Tensor) -> None:
+        if name.startswith("user."):
+            self.user_sums[name.removeprefix("user.")] = value
+        else:
+            setattr(self, name, value)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {
@@ -135,11 +203,15 @@ class MetricState:
             "count": self.count,
             "matrix": self.matrix,
             "top_hits": self.top_hits,
+            **{f"user.{name}": value for name, value in self.user_sums.items()},
         }
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict`'s tensors; a metric the saved state lacks (added since)
+        starts from zero."""
         for name in self.state_dict():
-            setattr(self, name, state[name].clone())
+            if name in state or not name.startswith("user."):
+                self._set(name, state[name].clone())
 
     def result(self) -> dict[str, object]:
         """All metrics of the pass; scalars first, then ``per_class`` and the matrix."""
@@ -152,6 +224,8 @@ class MetricState:
                 out[f"top{self.top_k}_accuracy"] = float(self.top_hits) / count if count else 0.0
         else:
             out.update(segmentation_report(matrix))
+        for name, total in self.user_sums.items():
+            out[name] = float(total) / count if count else float("nan")
         out["confusion_matrix"] = matrix.tolist()
         return out
 

@@ -4,6 +4,8 @@
   losses with a weight: l(logits) + w * sum_i l(aux_i), w = 0.3 in Szegedy et al. (2015).
 - Segmentation logits N x K x h x w smaller than the N x H x W masks (a valid-padding U-Net)
   are compared with the centre h x w of the mask, as in Ronneberger et al. (2015), Fig. 2.
+- Class weights (:mod:`cnnlab.train.balance`) weigh the training loss only:
+  sum_i w[y_i] CE_i / sum_i w[y_i]; evaluation keeps the plain mean.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class Objective(nn.Module):
         loss: per-head loss, default cross-entropy (mean over samples, and pixels).
         aux_weight: weight of each auxiliary head's loss.
         label_smoothing: passed to the default cross-entropy.
+
+    ``loss`` stays the unweighted per-head loss (evaluation uses it); calling the objective
+    applies the class weights set by :meth:`weigh_classes`.
     """
 
     def __init__(
@@ -63,13 +68,35 @@ class Objective(nn.Module):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        self.custom = loss is not None
+        self.label_smoothing = label_smoothing
         self.loss = loss or nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.training_loss = self.loss
         self.aux_weight = aux_weight
 
+    def weigh_classes(self, weights: list[float] | None, device: torch.device) -> None:
+        """Weigh the training cross-entropy by ``weights`` (one per class, on ``device``;
+        None: unweighted).
+
+        Raises:
+            CnnlabError: a loss of your own, which cnnlab cannot weigh.
+        """
+        if weights is None:
+            self.training_loss = self.loss
+            return
+        if self.custom:
+            raise CnnlabError(
+                "class_weight weighs cnnlab's cross-entropy; with a loss of your own, weigh it "
+                "there (e.g. nn.CrossEntropyLoss(weight=...))"
+            )
+        weight = torch.tensor(weights, dtype=torch.float32, device=device)
+        self.training_loss = nn.CrossEntropyLoss(weight, label_smoothing=self.label_smoothing)
+
     def forward(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
+        loss = self.training_loss
         logits = main_output(output)
-        total = self.loss(logits, match_target(logits, target))
+        total = loss(logits, match_target(logits, target))
         if isinstance(output, tuple):
             for aux in output[1:]:
-                total = total + self.aux_weight * self.loss(aux, match_target(aux, target))
+                total = total + self.aux_weight * loss(aux, match_target(aux, target))
         return total

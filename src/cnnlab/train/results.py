@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from cnnlab.data.dataset import Dataset, image_png, mask_png
-from cnnlab.display import block, figure, gallery, heading, table, tile
+from cnnlab.display import Html, block, figure, gallery, heading, table, tile
+from cnnlab.errors import CnnlabError
 from cnnlab.train.data import Samples
 from cnnlab.train.metrics import higher_is_better
 
@@ -58,6 +59,18 @@ class Evaluation(dict):
             return self.classes
         return [str(i) for i in range(k)]
 
+    def most_confused(self, top: int = 5) -> list[tuple[str, str, int]]:
+        """The ``top`` largest off-diagonal counts of the confusion matrix, largest first, as
+        (true class, predicted class, count) (fastai's ``most_confused``)."""
+        names = self._names()
+        pairs = [
+            (names[i], names[j], int(count))
+            for i, row in enumerate(self.get("confusion_matrix") or [])
+            for j, count in enumerate(row)
+            if i != j and count > 0
+        ]
+        return sorted(pairs, key=lambda pair: -pair[2])[:top]
+
     def __repr__(self) -> str:
         matrix = self.get("confusion_matrix") or []
         total = int(sum(map(sum, matrix)))
@@ -80,6 +93,12 @@ class Evaluation(dict):
                 for i, name in enumerate(names)
             ]
             parts += [heading("per class"), table(["class", *columns], rows)]
+        confused = self.most_confused()
+        if confused:
+            parts += [
+                heading("most confused"),
+                table(["true", "predicted", "count"], confused, left=2),
+            ]
         if names:
             picture = plot_confusion(self["confusion_matrix"], names)
             width = min(720, 380 + 24 * len(names))
@@ -136,6 +155,53 @@ class Prediction(_Pair):
         if targets is None or tuple(targets.shape) != tuple(self.classes.shape):
             return None
         return self.classes != targets.to(self.classes.device)
+
+    def losses(self) -> torch.Tensor:
+        """Each sample's cross-entropy, -log p(true class) (classification with targets).
+
+        Raises:
+            CnnlabError: no class targets (predict on a data set, or masks).
+        """
+        wrong = self._wrong()
+        if wrong is None or wrong.ndim != 1:
+            raise CnnlabError(
+                "losses need the true classes: predict on a labelled data set, e.g. "
+                "trainer.predict(load('digits', 'test'))"
+            )
+        n = len(self.classes)
+        picked = self.probabilities[torch.arange(n), self.targets.to(torch.int64)]
+        return -torch.log(picked.clamp_min(1e-12))
+
+    def top_losses(self, k: int = 9) -> Html:
+        """The ``k`` samples with the highest loss, highest first (fastai's
+        ``plot_top_losses``): each with its predicted class and probability, true class and
+        loss; images as a gallery, texts as a table. Shown in a notebook, one line each
+        elsewhere."""
+        losses = self.losses()
+        order = torch.argsort(losses, descending=True)[:k].tolist()
+
+        def caption(i: int) -> list[str]:
+            predicted = self._name(self.classes[i])
+            confidence = float(self.probabilities[i].max())
+            return [
+                f"{predicted} ({confidence:.0%}) / {self._name(self.targets[i])}",
+                f"loss {float(losses[i]):.2f}",
+            ]
+
+        lines = [f"#{i}: predicted / true {' '.join(caption(i))}" for i in order]
+        images = _images(self.inputs, len(losses))
+        if images is not None:
+            wrong = self._wrong()
+            body = gallery(
+                tile([image_png(images[i])], caption(i), wrong=bool(wrong[i])) for i in order
+            )
+        else:
+            texts = self.inputs if isinstance(self.inputs, list) else None
+            rows = [[i, *([texts[i][:TEXT_CHARS]] if texts else []), *caption(i)] for i in order]
+            header = ["#", *(["text"] if texts else []), "predicted / true", "loss"]
+            body = table(header, rows, left=len(header) - 1)
+        title = f"top {len(order)} losses (predicted (probability) / true, loss)"
+        return Html(block(heading(title), body), "\n".join([title, *lines]))
 
     def __repr__(self) -> str:
         n, k = self.probabilities.shape[:2]

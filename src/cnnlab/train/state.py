@@ -175,7 +175,8 @@ def restore(trainer: Trainer, state: TrainingState, source: str) -> None:
     trainer._train_state = None
     if partial:
         k = partial["matrix"].shape[0]
-        counts = MetricState(k, meta["task"], trainer.config.top_k).to(trainer.device)
+        counts = MetricState(k, meta["task"], trainer.config.top_k, trainer.metrics)
+        counts = counts.to(trainer.device)
         if trainer.world.is_main:  # the others start from zero: the counts are summed
             counts.load_state_dict({n: t.to(trainer.device) for n, t in partial.items()})
         trainer._train_state = counts

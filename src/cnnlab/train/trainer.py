@@ -47,8 +47,10 @@ from cnnlab.train.feed import (
 )
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec, spec_for_data
-from cnnlab.train.metrics import MetricState, scalar_metrics
+from cnnlab.train.lr_range import LRFind, range_test
+from cnnlab.train.metrics import MetricFunction, MetricState, scalar_metrics, user_metrics
 from cnnlab.train.objective import LossFunction, Objective, float_output, match_target
+from cnnlab.train.optim import Factories
 from cnnlab.train.profiling import Profiler
 from cnnlab.train.progress import ProgressBar
 from cnnlab.train.results import Evaluation, Prediction, prediction_context
@@ -70,8 +72,11 @@ class Trainer:
     Args:
         model: any ``nn.Module`` returning logits N x K (classification) or N x K x H x W
             (segmentation), or a tuple whose first entry is the logits (auxiliary heads).
-        config: a :class:`TrainConfig`; keyword ``settings`` override its fields.
+        config: a :class:`TrainConfig`; keyword ``settings`` override its fields, and may
+            be factories: ``optimizer=f(params)``, ``schedule=f(optimizer)`` (:mod:`.optim`).
         loss: per-head loss (default cross-entropy).
+        metrics: your own metrics beside the built-in ones, ``{"name": fn}`` or named
+            functions, ``fn(outputs, targets) -> float`` (history ``name``, ``val_name``).
         callbacks: :class:`Callback` objects; a :class:`NanGuard`, the :class:`History`
             and (when ``verbose``) a :class:`ProgressBar` are always there.
         augment: ``augment(inputs, targets, generator)`` applied to each training batch.
@@ -92,6 +97,7 @@ class Trainer:
         config: TrainConfig | None = None,
         *,
         loss: LossFunction | None = None,
+        metrics: dict[str, MetricFunction] | list[MetricFunction] | None = None,
         callbacks: list[Callback] | None = None,
         augment: Augment | None = None,
         input_spec: InputSpec | None = None,
@@ -104,6 +110,7 @@ class Trainer:
         profiler: Profiler | None = None,
         **settings,
     ) -> None:
+        settings, self.factories = Factories.split(settings)
         self.config = (config or TrainConfig()).updated(**settings)
         if verbose not in (0, 1, 2):
             raise CnnlabError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
@@ -123,6 +130,7 @@ class Trainer:
         if self.execution.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(loss, cfg.aux_weight, cfg.label_smoothing)
+        self.metrics = user_metrics(metrics)
         self.augment = augment
         self.input_spec = input_spec
         self.classes = list(classes) if classes else None
@@ -183,18 +191,16 @@ class Trainer:
         train, validation = fit_data(
             x, y, validation_data, validation_split, split, cfg.seed, self.data_format
         )
-        self._set_model_and_data(train, memory=True)
+        batches = self._training_batches(train)
         warn_missing_classes(train, validation, self.classes)
         with self.profiler.section("prepare"):
-            batches, self.data_source = training_batches(train, self._feed(), cfg)
             self._validation = EvaluationBatches(validation, self._feed()) if validation else None
         self.num_train_samples = batches.num_samples
         self.num_validation_samples = self._validation.num_samples if validation else 0
         self.validation_data, self.validation_result = validation, None
         self._add_default_callbacks(has_validation=validation is not None)
-        self.update = Update.from_config(
-            cfg, self.model.parameters(), len(batches), self.execution, self.profiler.section
-        )
+        how = (self.execution, self.profiler.section, self.factories, self.monitor)
+        self.update = Update.from_config(cfg, self.model.parameters(), len(batches), *how)
         net = self.model
         if self.world.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -225,8 +231,22 @@ class Trainer:
         if isinstance(data, Samples):
             self.classes = self.classes or (list(data.classes) if data.classes else None)
 
+    def _training_batches(self, train: Feedable) -> InMemoryLoader | LoaderBatches:
+        """The batches of ``train`` (the model checked against it first), the training loss
+        weighted as ``class_weight`` asks."""
+        self._set_model_and_data(train, memory=True)
+        with self.profiler.section("prepare"):
+            batches, self.data_source = training_batches(train, self._feed(), self.classes)
+        self.objective.weigh_classes(self.data_source.get("class_weight"), self.device)
+        return batches
+
+    def lr_find(self, x, y=None, **options) -> LRFind:
+        """The learning-rate range test on training data ``x`` (and targets ``y``), all state
+        restored after; ``options`` as :func:`cnnlab.train.lr_range.range_test`'s."""
+        return range_test(self, x, y, **options)
+
     def _feed(self) -> Feed:
-        where = (self.device, self.num_outputs, self.world, self.eval_batch_size)
+        where = (self.device, self.num_outputs, self.world, self.eval_batch_size, self.config)
         return Feed(self.input_spec, self.data_format, *where)
 
     def _add_default_callbacks(self, has_validation: bool) -> None:
@@ -276,6 +296,7 @@ class Trainer:
             row.update({f"val_{k}": v for k, v in scalar_metrics(val_result).items()})
         row["lr"] = self.lr
         row["time"] = time.perf_counter() - started
+        self.update.end_epoch(row, self.monitor)  # plateau: the next epoch's rate
         self.epoch += 1
         self.step_in_epoch = 0
         self._train_state = None
@@ -299,7 +320,8 @@ class Trainer:
         with section("metrics"):
             logits = main_output(output).detach()
             if state is None:
-                state = MetricState(logits.shape[1], self.task, cfg.top_k).to(self.device)
+                state = MetricState(logits.shape[1], self.task, cfg.top_k, self.metrics)
+                state = state.to(self.device)
             state.update(loss.detach(), logits.float(), match_target(logits, targets))
         self.step_in_epoch += 1
         self.global_step += 1
@@ -314,7 +336,7 @@ class Trainer:
 
     def _reduced(self, state: MetricState) -> MetricState:
         """The state summed over all processes (a copy; the local state is unchanged)."""
-        total = MetricState(state.num_classes, state.task, self.config.top_k)
+        total = MetricState(state.num_classes, state.task, self.config.top_k, self.metrics)
         total.load_state_dict(state.state_dict())
         all_reduce_sum(list(total.state_dict().values()), self.world)
         return total
@@ -325,7 +347,7 @@ class Trainer:
         all processes."""
         self.model.eval()
         top_k = self.config.top_k
-        state = MetricState(self.num_outputs, task, top_k).to(self.device)
+        state = MetricState(self.num_outputs, task, top_k, self.metrics).to(self.device)
         for inputs, targets in batches:
             logits = main_output(self._forward(self.model, inputs)).float()
             target = match_target(logits, targets)
@@ -374,20 +396,3 @@ class Trainer:
         """Continue from what :meth:`state_dict` returned (call it once the optimizer exists:
         from a callback's ``on_fit_start``). ``source`` names the state in error messages."""
         restore(self, state, source)
-
-
-def fit(
-    model: nn.Module,
-    x,
-    y=None,
-    validation_data=None,
-    validation_split: float | None = None,
-    *,
-    split: str = "stratified",
-    **settings,
-) -> History:
-    """Keras-style one call: ``Trainer(model, **settings).fit(x, y, validation_data, ...)``;
-    ``settings`` are TrainConfig fields and Trainer arguments (``epochs=5``, ``verbose=0``,
-    ``data_format="channels_last"``, ``callbacks=[...]``)."""
-    trainer = Trainer(model, **settings)
-    return trainer.fit(x, y, validation_data, validation_split, split=split)

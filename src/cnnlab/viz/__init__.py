@@ -1,4 +1,5 @@
-"""Figures of a training run: curves, confusion matrix, prediction grid, segmentation samples.
+"""Figures of a training run: curves, confusion matrix, prediction grid, segmentation samples,
+and the learning-rate range test.
 
 Inputs are plain numbers, numpy arrays or torch tensors, so this package does not depend on the
 trainer; every function writes one ``.png`` (or ``.svg``) file atomically and returns its path,
@@ -7,7 +8,14 @@ or, given no path, returns the PNG bytes (what a notebook embeds: nothing is wri
 
 from cnnlab.viz.confusion import plot_confusion
 from cnnlab.viz.curves import plot_history
+from cnnlab.viz.lr_range import plot_lr_find
 from cnnlab.viz.predictions import plot_predictions
 from cnnlab.viz.segmentation import plot_segmentation
 
-__all__ = ["plot_confusion", "plot_history", "plot_predictions", "plot_segmentation"]
+__all__ = [
+    "plot_confusion",
+    "plot_history",
+    "plot_lr_find",
+    "plot_predictions",
+    "plot_segmentation",
+]
