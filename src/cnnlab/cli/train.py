@@ -87,6 +87,12 @@ from cnnlab.train.distributed import leave_world
     default=None,
     help="Also checkpoint every N steps (default 0: at epoch ends; a resumed run keeps its own).",
 )
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Also write TensorBoard event files into RUN/tensorboard (pip install "
+    "'cnnlab[tensorboard]'; then: tensorboard --logdir RUN).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
 @click.option(
@@ -114,6 +120,7 @@ def train(
     name,
     resume,
     checkpoint_every,
+    tensorboard,
     device,
     quiet,
     lr_find,
@@ -146,7 +153,13 @@ def train(
             )
             return
         run_dir, history = resume_job(
-            resume, data_dir, download, checkpoint_every, epochs=epochs, **runtime
+            resume,
+            data_dir,
+            download,
+            checkpoint_every,
+            epochs=epochs,
+            tensorboard=tensorboard,
+            **runtime,
         )
     else:
         if not model or not dataset:
@@ -178,6 +191,7 @@ def train(
             name=name,
             command=command,
             checkpoint_every=checkpoint_every or 0,
+            tensorboard=tensorboard,
             **runtime,
         )
     leave_world()  # all processes, before any of them exits
@@ -198,6 +212,7 @@ RESUME_FLAGS = {
     "resume",
     "epochs",
     "checkpoint_every",
+    "tensorboard",
     "device",
     "quiet",
     "data_dir",

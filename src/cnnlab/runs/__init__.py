@@ -10,11 +10,13 @@ from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.load import LoadedRun, load_run
 from cnnlab.runs.recorder import RunRecorder
 from cnnlab.runs.report import write_report
+from cnnlab.runs.tensorboard import TensorBoardLogger
 
 __all__ = [
     "LoadedRun",
     "RunLayout",
     "RunRecorder",
+    "TensorBoardLogger",
     "TrainJob",
     "load_run",
     "resume_job",

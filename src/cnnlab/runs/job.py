@@ -247,6 +247,7 @@ def run_job(
     name: str | None = None,
     command: str | None = None,
     checkpoint_every: int = 0,
+    tensorboard: bool = False,
     **runtime,
 ) -> tuple[Path, History]:
     """Load the data, build the model, fit, and write the run; returns (run_dir, history).
@@ -260,6 +261,7 @@ def run_job(
         command: recorded in ``config.json`` as the way to reproduce the run (default: this
             process's command line).
         checkpoint_every: also checkpoint every N steps.
+        tensorboard: also write TensorBoard event files into ``RUN/tensorboard``.
         **runtime: the trainer's runtime options (``device``, ``verbose``, ``sync_every``,
             ``eval_batch_size``).
     """
@@ -282,6 +284,7 @@ def run_job(
         name=name or f"{job.model.rpartition(':')[2]}-{job.dataset}",
         run_info=info,
         checkpoint_every=checkpoint_every,
+        tensorboard=tensorboard,
     )
     trainer = _trainer(job, model, train, recorder, **runtime)
     history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)
@@ -322,11 +325,13 @@ def resume_job(
     download: bool = True,
     checkpoint_every: int | None = None,
     epochs: int | None = None,
+    tensorboard: bool = False,
     **runtime,
 ) -> tuple[Path, History]:
     """Continue the run in ``run_dir`` from its last checkpoint, with the job and settings of
     its ``config.json`` (``checkpoint_every``: the run's own unless given; ``epochs``: train
-    a run on to this many epochs; ``runtime`` as in :func:`run_job`).
+    a run on to this many epochs; ``tensorboard``: log for TensorBoard, as a run that has
+    ``RUN/tensorboard`` already does; ``runtime`` as in :func:`run_job`).
 
     Raises:
         CnnlabError: ``epochs`` below what the run has trained, or beyond the end of a
@@ -350,7 +355,11 @@ def resume_job(
     seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
     model = build_model(job.model, job.model_kwargs, job.model_folder)
     recorder = RunRecorder(
-        layout.root, run_info=config["run"], resume=True, checkpoint_every=checkpoint_every
+        layout.root,
+        run_info=config["run"],
+        resume=True,
+        checkpoint_every=checkpoint_every,
+        tensorboard=tensorboard or layout.tensorboard.is_dir(),
     )
     trainer = _trainer(job, model, train, recorder, **runtime)
     history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)

@@ -115,6 +115,11 @@ class RunLayout(ReportFolder):
         """Where ``cnnlab predict`` writes masks predicted for image files."""
         return self.root / "predictions"
 
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard's event files (``tensorboard --logdir RUN/tensorboard``)."""
+        return self.root / "tensorboard"
+
 
 @dataclass(frozen=True)
 class ExperimentLayout(ReportFolder):

@@ -21,6 +21,7 @@ from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.guard import RunLock, SignalFlag, TrainingInterrupted
 from cnnlab.runs.layout import RunLayout, new_run_dir, write_config
 from cnnlab.runs.outputs import write_outputs
+from cnnlab.runs.tensorboard import TensorBoardLogger
 from cnnlab.train.callbacks import Callback, Monitor
 from cnnlab.train.data import Samples
 from cnnlab.train.distributed import broadcast_object
@@ -39,6 +40,8 @@ class RunRecorder(Callback):
             kwargs, dataset, the command that reproduces the run).
         resume: continue the run in ``run_dir`` from its last checkpoint.
         checkpoint_every: also checkpoint every N training steps (0: at epoch ends only).
+        tensorboard: also log the fit for TensorBoard into ``RUN/tensorboard``
+            (:class:`~cnnlab.runs.tensorboard.TensorBoardLogger`); a resumed run keeps logging.
 
     One process writes a run at a time (a lock on ``RUN/.lock`` for the life of the fit), and
     SIGINT or SIGTERM during the fit stop it after the current step with its last checkpoint
@@ -60,6 +63,7 @@ class RunRecorder(Callback):
         run_info: dict | None = None,
         resume: bool = False,
         checkpoint_every: int = 0,
+        tensorboard: bool = False,
     ) -> None:
         if (run_dir is None) == (new_in is None):
             raise CnnlabError("RunRecorder needs run_dir or new_in (one of them)")
@@ -74,6 +78,8 @@ class RunRecorder(Callback):
         self.run_info = dict(run_info or {})
         self.resume = resume
         self.checkpoint_every = checkpoint_every
+        self.tensorboard = tensorboard
+        self._logger: TensorBoardLogger | None = None
         self.best: Monitor | None = None
         self.best_epoch: int | None = None
         self._started = 0.0
@@ -85,6 +91,8 @@ class RunRecorder(Callback):
         if self.layout is None:  # the main process names the folder, the others learn it
             folder = new_run_dir(self.new_in, self.name) if main else None
             self.layout = RunLayout(broadcast_object(folder, trainer.world))
+        if self.tensorboard:  # it opens at the first epoch: after the restore below
+            self._logger = TensorBoardLogger(self.layout.tensorboard)
         if main:
             self.layout.root.mkdir(parents=True, exist_ok=True)
             self._lock = RunLock(self.layout.lock)
@@ -110,7 +118,10 @@ class RunRecorder(Callback):
                 },
                 execution=trainer.execution.to_json(),
                 data=trainer.data_source,
-                recorder={"checkpoint_every": self.checkpoint_every},
+                recorder={
+                    "checkpoint_every": self.checkpoint_every,
+                    "tensorboard": self.tensorboard,
+                },
             )
 
     def _restore(self, trainer: Trainer) -> bool:
@@ -126,6 +137,14 @@ class RunRecorder(Callback):
         tensors, meta = load_checkpoint(last)
         trainer.load_state_dict(TrainingState(tensors, meta), source=str(last))
         return True
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        if self._logger is not None:
+            self._logger.on_epoch_begin(trainer, epoch)
+
+    def on_sync(self, trainer: Trainer, loss: float) -> None:
+        if self._logger is not None:
+            self._logger.on_sync(trainer, loss)
 
     def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
         stop = self._signals.received
@@ -147,8 +166,12 @@ class RunRecorder(Callback):
         self._save_last(trainer)
         if trainer.world.is_main:
             trainer.history.to_csv(self.layout.history)
+        if self._logger is not None:
+            self._logger.on_epoch_end(trainer, row)
 
     def on_fit_error(self, trainer: Trainer, error: BaseException) -> None:
+        if self._logger is not None:
+            self._logger.on_fit_error(trainer, error)
         self._release()
 
     def _release(self) -> None:
@@ -159,6 +182,8 @@ class RunRecorder(Callback):
 
     def on_fit_end(self, trainer: Trainer) -> None:
         try:
+            if self._logger is not None:
+                self._logger.on_fit_end(trainer)
             self._write_outputs(trainer)
         finally:
             self._release()

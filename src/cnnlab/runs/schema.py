@@ -285,7 +285,7 @@ CONFIG = obj(
         "samples": obj({"train": optional(COUNT), "validation": optional(COUNT)}),
         "execution": obj(),  # facts about the machine, read by no command
         "data": obj({"train": TEXT, "exact_resume": BOOLEAN}),
-        "recorder": obj({"checkpoint_every": COUNT}),
+        "recorder": obj({"checkpoint_every": COUNT, "tensorboard": BOOLEAN}),
         "created": TEXT,
         "versions": obj(),
         "machine": obj(),
