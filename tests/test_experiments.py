@@ -28,12 +28,14 @@ ROOT = Path(os.environ["CNNLAB_DATA_DIR"]) if os.environ.get("CNNLAB_DATA_DIR") 
 NEEDS = {
     "mnist-cnn": "mnist/t10k-images-idx3-ubyte.gz",
     "lenet5-mnist": "mnist/t10k-images-idx3-ubyte.gz",
+    "ensemble": "mnist/t10k-images-idx3-ubyte.gz",
     "spam-textcnn": "sms_spam/SMSSpamCollection",
     "unet-isbi": "isbi2012/train/label",
 }
 ALL = {
     "batchnorm",
     "dropout",
+    "ensemble",
     "exploding-gradients",
     "global-pooling",
     "inception",
@@ -149,6 +151,16 @@ def test_batchnorm(tmp_path):
     )
     assert 0 < 2 * m["largest_lr_plain"] <= m["largest_lr_bn"]
     assert m["eval_logit_change"] < 1e-4 < m["batch_statistics_logit_change"]
+
+
+@pytest.mark.slow
+def test_ensemble(tmp_path):
+    m = quick("ensemble", tmp_path)["metrics"]
+    assert m["ensemble_error"] < m["mean_member_error"] < 0.1
+    assert m["all_wrong"] < m["mean_member_wrong"] < m["any_wrong"]
+    assert m["all_wrong"] < m["any_wrong"] / 2  # the members err on different images
+    assert m["mc_error_one_pass"] > m["weight_scaling_error"]  # one thinned net is worse
+    assert abs(m["mc_error"] - m["weight_scaling_error"]) <= 0.005  # Srivastava 2014, Fig. 11
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from cnnlab.cli.arith import arith
 from cnnlab.cli.datasets import datasets
 from cnnlab.cli.demo import demo
 from cnnlab.cli.diagram import diagram
+from cnnlab.cli.ensemble import ensemble
 from cnnlab.cli.explain import explain
 from cnnlab.cli.export import export
 from cnnlab.cli.kernels import kernels
@@ -43,6 +44,7 @@ cli.add_command(demo)
 cli.add_command(diagram)
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(ensemble)
 cli.add_command(predict)
 cli.add_command(export)
 cli.add_command(studio)

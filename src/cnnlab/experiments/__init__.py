@@ -12,6 +12,7 @@ section of the course notes to its experiment.
 from cnnlab.experiments import (  # noqa: F401  (registers the experiments)
     batchnorm,
     dropout,
+    ensemble,
     exploding_gradients,
     global_pooling,
     inception,

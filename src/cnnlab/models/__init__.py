@@ -15,6 +15,7 @@ from cnnlab.models import (  # noqa: F401  (importing registers the builders)
     textcnn,
     unet,
 )
+from cnnlab.models.ensemble import Ensemble
 from cnnlab.models.info import ModelInfo, main_output, model_info
 from cnnlab.models.registry import (
     ModelCard,
@@ -28,6 +29,7 @@ from cnnlab.models.registry import (
 create = create_model
 
 __all__ = [
+    "Ensemble",
     "ModelCard",
     "ModelInfo",
     "create",

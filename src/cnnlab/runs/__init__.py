@@ -5,6 +5,7 @@ names, the report, and loading a trained model back.
 >>> Trainer(model, callbacks=[RunRecorder("runs/mine")]).fit(train, val)  # doctest: +SKIP
 """
 
+from cnnlab.runs.ensemble import EnsembleEvaluation, ensemble_runs
 from cnnlab.runs.job import TrainJob, resume_job, run_job
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.load import LoadedRun, load_run
@@ -13,11 +14,13 @@ from cnnlab.runs.report import write_report
 from cnnlab.runs.tensorboard import TensorBoardLogger
 
 __all__ = [
+    "EnsembleEvaluation",
     "LoadedRun",
     "RunLayout",
     "RunRecorder",
     "TensorBoardLogger",
     "TrainJob",
+    "ensemble_runs",
     "load_run",
     "resume_job",
     "run_job",
