@@ -37,7 +37,7 @@ from cnnlab.studio.catalog import RunEntry
 from damage import BROKEN_JSON, FORGED_WEIGHTS
 
 pytestmark = pytest.mark.slow
-ENDPOINTS = ("", "/report", "/diagram.svg", "/filters", "/predict?maps=1")
+ENDPOINTS = ("", "/report", "/diagram.svg", "/filters", "/history", "/predict?maps=1")
 KINDS = {"": "application/json", "/report": "text/html", "/diagram.svg": "image/svg+xml"}
 
 
@@ -163,12 +163,20 @@ def corpus(config: dict) -> dict:
         cases[f"metrics-{name}"] = partial(_raw, met, payload)
     wrong = b'{"validation": [1], "best": {"accuracy": "x"}, "epochs_run": "1", "monitor": 3}'
     cases["metrics-wrong-types"] = partial(_raw, met, wrong)
-    cases["history-not-utf8"] = partial(_raw, layout.history.name, b"\xff\xfe\x00")
+    history = layout.history.name
+    cases["history-not-utf8"] = partial(_raw, history, b"\xff\xfe\x00")
+    cases["history-text"] = partial(_raw, history, b"epoch,loss\n1,abc\n")
+    cases["history-ragged"] = partial(_raw, history, b"epoch,loss\n1,2,3\n")
+    cases["history-wide"] = partial(_raw, history, ",".join(map(str, range(99))).encode())
+    cases["history-huge"] = partial(_raw, history, b"epoch\n" + b"1\n" * (3 << 20))
+    cases["history-bad-quote"] = partial(_raw, history, b'epoch\n"1\x00"\n')
     cases["report-not-utf8"] = partial(_raw, report, b"\xff\xfe<h1>")
     cases["diagram-not-utf8"] = partial(_raw, svg, b"<svg>\xff\xfe</svg>")
-    for file in (best, report, svg, met):
+    for file in (best, report, svg, met, history):
         for how in ("fifo", "dir", "link"):
             cases[f"{Path(file).name}-{how}"] = partial(_special, file, how)
+    for how in ("fifo", "dir", "link"):  # the lock probe opens it: never a hang, never an error
+        cases[f"lock-{how}"] = partial(_special, layout.lock.name, how)
     cases["diagram-missing"] = lambda run: (run / svg).unlink()
     cases["best-missing"] = lambda run: (run / best).unlink()
     cases["no-checkpoints"] = lambda run: [(run / f).unlink() for f in (best, last)]
@@ -241,6 +249,8 @@ def test_damaged_runs_answer_4xx_never_500(damaged):
                 else:
                     response = client.get(url)
                 statuses[name, endpoint] = checked(response, endpoint)
+            compared = client.get("/api/compare", params=[("runs", name), ("runs", "name-\ufffd")])
+            statuses[name, "compare"] = checked(compared, "")
     finally:
         faulthandler.cancel_dump_traceback_later()
     count = len(statuses) + 2  # and the list, and the run named in bytes that are not UTF-8
@@ -257,6 +267,11 @@ def test_damaged_runs_answer_4xx_never_500(damaged):
         assert statuses[name, "/predict?maps=1"] == 200, name
     for name in ("config-huge", "config-nested", "config-deep", "metrics-not-utf8"):
         assert "error" in listed[name] and statuses[name, ""] == 200
+        assert statuses[name, "compare"] == 422
+    for name in (n for n in names if n.startswith("history")):
+        assert statuses[name, "/history"] == statuses[name, "compare"] == 422, name
+    for name in (n for n in names if n.startswith("lock-")):
+        assert statuses[name, "/history"] == statuses[name, "compare"] == 200, name
 
 
 # --- cross-site requests, methods, the run index --------------------------------------------
@@ -416,8 +431,8 @@ def test_heavy_requests_are_quick_and_small(trained):
         ("steps 9216 windows", "GET", f"{steps}conv&input=32x32&kernel=1&padding=32", None, 422, 1),
         ("steps largest", "GET", f"{steps}transposed&input=32x32&kernel=3&stride=2", None, 200, 2),
         ("arith huge", "GET", arith, None, 200, 1),
-        ("predict 16-bit 6300^2", "POST", f"{run}/predict?maps=1", deep, 200, 1),
-        ("kernels 16-bit 6300^2", "POST", "/api/kernels/apply", deep, 200, 1),
+        ("predict 16-bit 6300^2", "POST", f"{run}/predict?maps=1", deep, 200, 2),
+        ("kernels 16-bit 6300^2", "POST", "/api/kernels/apply", deep, 200, 2),
         ("predict 104 MB decoded", "POST", f"{run}/predict", bomb, 413, 1),
     ]
     with served(trained.parent) as (pid, client):

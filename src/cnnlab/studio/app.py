@@ -3,10 +3,12 @@
 GET  /api/health                      {"status": "ok", "version", "runs_folder"}
 GET  /api/runs                        {"runs": [summary, ...]}
 GET  /api/runs/{id}                   summary + config + results (metrics.json)
+GET  /api/runs/{id}/history           its per-epoch history and whether it is training
 GET  /api/runs/{id}/report            the run's self-contained report.html
 GET  /api/runs/{id}/diagram.svg       the model diagram
 GET  /api/runs/{id}/filters           learned filters of every conv layer
 POST /api/runs/{id}/predict[?maps=1]  multipart field "image": probabilities (+ feature maps)
+GET  /api/compare?runs=ID&runs=ID     curves, final metrics and config differences of runs
 GET  /api/arith?kind=conv&input=...   the JSON of ``cnnlab arith KIND ... --json``
 GET  /api/arith/steps?kind=conv&...   grids to step a kernel over
 GET  /api/kernels                     named kernels, samples, range modes
@@ -39,6 +41,7 @@ from cnnlab import __version__
 from cnnlab.studio import catalog, insides, playground, uploads
 from cnnlab.studio.arithmetic import arith_json, flag
 from cnnlab.studio.cache import ModelCache
+from cnnlab.studio.compare import compare_json, history_json
 from cnnlab.studio.diagrams import DiagramCache, saved
 from cnnlab.studio.errors import StudioError
 from cnnlab.studio.index import RunIndex
@@ -97,6 +100,15 @@ def runs_list(request: Request) -> Response:
 
 def run_detail(request: Request) -> Response:
     return ApiResponse(catalog.describe(_run(request)))
+
+
+def run_history(request: Request) -> Response:
+    return ApiResponse(history_json(_run(request)))
+
+
+def compare(request: Request) -> Response:
+    ids = request.query_params.getlist("runs")
+    return ApiResponse(compare_json(_studio(request).index, ids))
 
 
 def report(request: Request) -> Response:
@@ -197,9 +209,11 @@ ROUTES = [
     Route("/api/runs/{run_id:path}/predict", predict, methods=["POST"]),
     Route("/api/runs/{run_id:path}/predict", post_only, methods=["GET"]),
     Route("/api/runs/{run_id:path}/filters", filters),
+    Route("/api/runs/{run_id:path}/history", run_history),
     Route("/api/runs/{run_id:path}/report", report),
     Route("/api/runs/{run_id:path}/diagram.svg", diagram_svg),
     Route("/api/runs/{run_id:path}", run_detail),
+    Route("/api/compare", compare),
     Route("/api/arith", arith),
     Route("/api/arith/steps", arith_steps),
     Route("/api/kernels", kernels),

@@ -108,23 +108,31 @@ def _deeper_than(data: object, limit: int) -> bool:
     return False
 
 
-def read_object(file: Path, folder: Path) -> dict:
-    """The JSON object in a file of the run (``{}`` when absent); a damaged file raises one
-    line naming what is wrong with it."""
-    if not file.exists() and not file.is_symlink():
-        return {}
-    regular_file(file, folder, MAX_JSON_BYTES)
+def read_text(file: Path, folder: Path, limit: int) -> str:
+    """The UTF-8 text of ``file``, a regular file inside ``folder`` of at most ``limit`` bytes;
+    anything else raises one line naming what is wrong with it."""
+    regular_file(file, folder, limit)
     try:
         descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in: no wait
         with os.fdopen(descriptor, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise StudioError(f"{file.name} is not a regular file", 422)
-            payload = handle.read(MAX_JSON_BYTES + 1)
-        data = json.loads(payload.decode("utf-8"))
+            payload = handle.read(limit + 1)
+        return payload.decode("utf-8")
     except OSError as error:
         raise CnnlabError(f"cannot read {file.name}: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise CnnlabError(f"{file.name} is not UTF-8 text ({error.reason})") from None
+
+
+def read_object(file: Path, folder: Path) -> dict:
+    """The JSON object in a file of the run (``{}`` when absent); a damaged file raises one
+    line naming what is wrong with it."""
+    if not file.exists() and not file.is_symlink():
+        return {}
+    text = read_text(file, folder, MAX_JSON_BYTES)
+    try:
+        data = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise CnnlabError(f"{file.name} is not valid JSON ({str(error)[:80]})") from None
     if not isinstance(data, dict):

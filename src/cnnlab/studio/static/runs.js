@@ -1,7 +1,14 @@
-// The runs list and a run's page: report, model diagram and config.
+// The runs list (tick runs to compare them) and a run's page: report, model diagram, config.
 import { api, el, metric, report, runPath } from "./util.js";
+import { compareLink } from "./compare.js";
+
+const MAX_COMPARED = 12;
+const selected = new Set();
 
 export function init() {
+  document.getElementById("runs-compare").addEventListener("click", () => {
+    location.hash = compareLink([...selected]);
+  });
   for (const tab of document.querySelectorAll(".tabs button")) {
     tab.addEventListener("click", () => openTab(tab.dataset.tab));
   }
@@ -29,7 +36,10 @@ export async function showList() {
     const [health, data] = await Promise.all([api("/api/health"), api("/api/runs")]);
     document.getElementById("runs-folder").textContent = health.runs_folder;
     const rows = data.runs.sort((a, b) => (b.created || "").localeCompare(a.created || ""));
+    const listed = new Set(rows.map((run) => run.id));
+    for (const id of selected) if (!listed.has(id)) selected.delete(id);
     for (const run of rows) body.append(row(run));
+    updateSelection();
     document.getElementById("runs-table").hidden = rows.length === 0;
     document.getElementById("runs-empty").hidden = rows.length > 0;
     report("runs-error", null);
@@ -38,10 +48,36 @@ export async function showList() {
   }
 }
 
+/** The compare button and the boxes: at most MAX_COMPARED runs can be ticked. */
+function updateSelection() {
+  const count = selected.size;
+  const button = document.getElementById("runs-compare");
+  button.disabled = count === 0;
+  button.textContent =
+    count === 1 ? "Show its curves" : count > 1 ? `Compare ${count} runs` : "Compare runs";
+  for (const box of document.querySelectorAll("#runs-table input[type=checkbox]")) {
+    box.disabled = box.dataset.broken === "yes" || (count >= MAX_COMPARED && !box.checked);
+  }
+}
+
+function checkbox(run) {
+  const box = el("input", { type: "checkbox", checked: selected.has(run.id), title: run.error
+    ? "this run cannot be read" : `compare ${run.id}` });
+  box.dataset.id = run.id;
+  box.dataset.broken = run.error ? "yes" : "no";
+  box.addEventListener("change", () => {
+    if (box.checked) selected.add(run.id);
+    else selected.delete(run.id);
+    updateSelection();
+  });
+  return box;
+}
+
 function row(run) {
   const link = el("a", { href: `#/run/${encodeURIComponent(run.id)}`, text: run.id });
   const metrics = run.metrics || {};
   const cells = [
+    el("td", {}, checkbox(run)),
     el("td", {}, link),
     el("td", { text: run.error ? `unreadable: ${run.error}` : run.model || "custom" }),
     el("td", { text: run.dataset || "–" }),

@@ -1,5 +1,7 @@
-// The studio page: one view per hash route (#/runs, #/run/ID, #/predict/ID, #/kernels, #/arith).
+// The studio page: one view per hash route (#/runs, #/run/ID, #/compare/QUERY, #/predict/ID,
+// #/kernels, #/arith).
 import * as runs from "./runs.js";
+import * as compare from "./compare.js";
 import * as predict from "./predict.js";
 import * as kernels from "./kernels.js";
 import * as arith from "./arith.js";
@@ -7,6 +9,7 @@ import * as arith from "./arith.js";
 const VIEWS = {
   runs: runs.showList,
   run: runs.showRun,
+  compare: compare.show,
   predict: predict.show,
   kernels: kernels.show,
   arith: arith.show,

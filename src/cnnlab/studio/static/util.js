@@ -48,10 +48,15 @@ export function debounce(fn, ms) {
 
 const PERCENT = ["accuracy", "precision", "recall", "f1", "iou", "dice"];
 
+/** Whether metric `name` is a rate in [0, 1], printed as a percentage. */
+export function isRate(name) {
+  return PERCENT.some((word) => name.includes(word));
+}
+
 /** A metric value as the reports print it: rates in percent, others with 4 decimals. */
 export function metric(name, value) {
   if (value === null || value === undefined) return "–";
-  if (PERCENT.some((word) => name.includes(word))) return `${(100 * value).toFixed(2)}%`;
+  if (isRate(name)) return `${(100 * value).toFixed(2)}%`;
   return Number.isInteger(value) ? String(value) : value.toFixed(4);
 }
 
