@@ -20,6 +20,7 @@ from cnnlab.cli.diagram import diagram
 from cnnlab.cli.ensemble import ensemble
 from cnnlab.cli.explain import explain
 from cnnlab.cli.export import export
+from cnnlab.cli.fine_tune import fine_tune_command
 from cnnlab.cli.kernels import kernels
 from cnnlab.cli.run import run
 from cnnlab.cli.studio import studio
@@ -43,6 +44,7 @@ cli.add_command(models)
 cli.add_command(demo)
 cli.add_command(diagram)
 cli.add_command(train)
+cli.add_command(fine_tune_command)
 cli.add_command(evaluate)
 cli.add_command(ensemble)
 cli.add_command(predict)

@@ -1,8 +1,9 @@
 """Where data lives and how it gets there: data directory, mirrors, verified downloads.
 
 A download goes to a temporary file next to its destination, is checked (length announced by
-the server, then the published md5), and only then renamed into place with ``os.replace``, so
-the cache never holds a partial or corrupt file; the temporary file is deleted on any error.
+the server, then the published md5, or the sha256 prefix a torch.hub file name carries), and
+only then renamed into place with ``os.replace``, so the cache never holds a partial or corrupt
+file; the temporary file is deleted on any error.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ def source_url(base: str, filename: str, mirror: str | None = None) -> str:
 
 def md5sum(path: Path) -> str:
     """Hex md5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
+    return _digest(path, hashlib.md5(usedforsecurity=False))
+
+
+def sha256sum(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    return _digest(path, hashlib.sha256())
+
+
+def _digest(path: Path, digest) -> str:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -65,8 +74,27 @@ def check_md5(path: Path, md5: str | None, url: str, shown: Path | None = None) 
         )
 
 
+def check_sha256(path: Path, prefix: str | None, url: str, shown: Path | None = None) -> None:
+    """Raise when the sha256 of ``path`` does not start with ``prefix`` (torch.hub's
+    ``check_hash`` on a ``name-<prefix>.pth`` file; no-op when None)."""
+    if prefix is None:
+        return
+    actual = sha256sum(path)
+    if not actual.startswith(prefix):
+        where = shown or path
+        raise CnnlabError(
+            f"{where} has sha256 {actual[:16]}..., expected {prefix}... (corrupt or different "
+            f"file); delete it and {by_hand(where, url)}"
+        )
+
+
 def fetch(
-    url: str, dest: Path, md5: str | None = None, download: bool = True, name: str = ""
+    url: str,
+    dest: Path,
+    md5: str | None = None,
+    download: bool = True,
+    name: str = "",
+    sha256: str | None = None,
 ) -> Path:
     """Return ``dest``, verified, downloading it from ``url`` first if it is missing.
 
@@ -75,6 +103,7 @@ def fetch(
         dest: its place in the data directory.
         md5: the published checksum, or None when none is published (then only the length and
             the parser's structure checks protect the file).
+        sha256: the published sha256 or its first hex digits (torch.hub file names carry 8).
         download: when False a missing file is an error instead of a download.
         name: the dataset, for the messages.
 
@@ -84,6 +113,7 @@ def fetch(
     """
     if dest.is_file():
         check_md5(dest, md5, url)
+        check_sha256(dest, sha256, url)
         return dest
     if not download:
         raise CnnlabError(
@@ -102,6 +132,7 @@ def fetch(
         with handle:
             _stream(url, handle, dest)
         check_md5(temporary, md5, url, shown=dest)
+        check_sha256(temporary, sha256, url, shown=dest)
     return dest
 
 

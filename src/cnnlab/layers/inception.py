@@ -29,6 +29,8 @@ class Inception(nn.Module):
         pool_proj: filters of the 1x1 after the max pool.
         norm_layer: normalization after each convolution (the paper has none), or None.
         activation: activation after each convolution (ReLU in the paper).
+        kernel5: kernel of the "5x5" branch; torchvision's GoogLeNet has 3 there (a known
+            slip its published weights keep, pytorch/vision issue 906).
 
     Shapes:
         ``N x in_channels x H x W -> N x out_channels x H x W``.
@@ -49,6 +51,7 @@ class Inception(nn.Module):
         pool_proj: int,
         norm_layer: LayerSpec = None,
         activation: LayerSpec = nn.ReLU,
+        kernel5: int = 5,
     ) -> None:
         super().__init__()
 
@@ -60,7 +63,7 @@ class Inception(nn.Module):
             [
                 conv(in_channels, ch1x1, 1),
                 nn.Sequential(conv(in_channels, ch3x3red, 1), conv(ch3x3red, ch3x3, 3)),
-                nn.Sequential(conv(in_channels, ch5x5red, 1), conv(ch5x5red, ch5x5, 5)),
+                nn.Sequential(conv(in_channels, ch5x5red, 1), conv(ch5x5red, ch5x5, kernel5)),
                 nn.Sequential(nn.MaxPool2d(3, 1, pool_padding), conv(in_channels, pool_proj, 1)),
             ]
         )

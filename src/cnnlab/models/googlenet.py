@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.layers import ClassifierHead, ConvNormAct, Inception
 from cnnlab.layers.conv import LayerSpec, get_activation
 from cnnlab.models.registry import register_model
@@ -33,6 +34,7 @@ GOOGLENET_STAGES: tuple[tuple[str, tuple[int, ...] | None], ...] = (
     ("inception5b", (384, 192, 384, 48, 128, 128)),
 )
 AUX_TAPS = ("inception4a", "inception4d")
+VARIANTS = ("paper", "torchvision")
 
 
 class GoogLeNetOutputs(NamedTuple):
@@ -77,18 +79,33 @@ class AuxClassifier(nn.Sequential):
 
 
 def make_inception_stages(
-    in_channels: int, norm_layer: LayerSpec, activation: LayerSpec
+    in_channels: int,
+    norm_layer: LayerSpec,
+    activation: LayerSpec,
+    kernel5: int = 5,
+    pool4: int = 3,
 ) -> tuple[OrderedDict[str, nn.Module], int]:
-    """The modules and pools of :data:`GOOGLENET_STAGES`, with their output channels."""
+    """The modules and pools of :data:`GOOGLENET_STAGES`, with their output channels
+    (``kernel5``: the "5x5" branch's kernel; ``pool4``: the kernel of the pool before 5a)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for name, spec in GOOGLENET_STAGES:
         if spec is None:
-            layers[name] = nn.MaxPool2d(3, 2, ceil_mode=True)
+            layers[name] = nn.MaxPool2d(pool4 if name == "pool4" else 3, 2, ceil_mode=True)
             continue
-        module = Inception(in_channels, *spec, norm_layer=norm_layer, activation=activation)
+        module = Inception(
+            in_channels, *spec, norm_layer=norm_layer, activation=activation, kernel5=kernel5
+        )
         layers[name] = module
         in_channels = module.out_channels
     return layers, in_channels
+
+
+class TFBatchNorm2d(nn.BatchNorm2d):
+    """Batch normalization with TensorFlow's ``eps = 1e-3``, which torchvision's GoogLeNet
+    (ported from TensorFlow) keeps: ``y = (x - mean) / sqrt(var + 1e-3) * gamma + beta``."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, eps=1e-3)
 
 
 class GoogLeNet(nn.Module):
@@ -110,6 +127,13 @@ class GoogLeNet(nn.Module):
         norm_layer: normalization after every convolution; None as in the paper.
         activation: activation class (ReLU in the paper).
         image_size: side of the canonical input (224).
+        variant: ``"paper"``, or ``"torchvision"``: the layout of torchvision's published
+            ImageNet weights, which differs from the paper in three places: batch norm
+            (``eps = 1e-3``) after every convolution, a 3x3 kernel in the "5x5" branches,
+            and a 2x2/2 max pool before inception 5a. ``norm_layer`` is then its own.
+
+    Raises:
+        CnnlabError: an unknown ``variant``, or a ``norm_layer`` with ``"torchvision"``.
 
     Shapes:
         ``N x in_channels x H x W -> N x num_classes``.
@@ -125,8 +149,19 @@ class GoogLeNet(nn.Module):
         norm_layer: LayerSpec = None,
         activation: LayerSpec = nn.ReLU,
         image_size: int = 224,
+        variant: str = "paper",
     ) -> None:
         super().__init__()
+        if variant not in VARIANTS:
+            raise CnnlabError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
+        torchvision = variant == "torchvision"
+        if torchvision and norm_layer is not None:
+            raise CnnlabError(
+                "variant='torchvision' has its own batch norm; leave norm_layer out. "
+                f"Received: norm_layer={norm_layer!r}"
+            )
+        if torchvision:
+            norm_layer = TFBatchNorm2d
         stem: OrderedDict[str, nn.Module] = OrderedDict(
             conv1=ConvNormAct(in_channels, 64, 7, 2, 3, norm_layer, activation),  # N x 64 x H/2
             pool1=nn.MaxPool2d(3, 2, ceil_mode=True),  # N x 64 x H/4 x W/4
@@ -134,7 +169,13 @@ class GoogLeNet(nn.Module):
             conv3=ConvNormAct(64, 192, 3, 1, 1, norm_layer, activation),  # N x 192 x H/4
             pool2=nn.MaxPool2d(3, 2, ceil_mode=True),  # N x 192 x H/8 x W/8
         )
-        stages, channels = make_inception_stages(192, norm_layer, activation)
+        stages, channels = make_inception_stages(
+            192,
+            norm_layer,
+            activation,
+            kernel5=3 if torchvision else 5,
+            pool4=2 if torchvision else 3,
+        )
         self.features = nn.Sequential(OrderedDict(**stem, **stages))  # N x 1024 x H/32
         self.aux = (
             nn.ModuleDict(
@@ -157,6 +198,17 @@ class GoogLeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
         return forward_with_aux(self, x)
+
+    def layer_groups(self) -> dict[str, list[nn.Module]]:
+        """The layers from input to output in groups, the classifiers last: the stem, the
+        inception 3, 4 and 5 modules with their pools, the head and auxiliary heads
+        (discriminative learning rates, :func:`cnnlab.train.fine_tune`)."""
+        groups: dict[str, list[nn.Module]] = {}
+        for name, layer in self.features.named_children():
+            number = name.removeprefix("inception").removeprefix("pool")[0]  # 3a, pool3 -> 3
+            group = "stem" if name.startswith(("conv", "pool1", "pool2")) else f"inception{number}"
+            groups.setdefault(group, []).append(layer)
+        return {**groups, "head": [self.head, *(self.aux.values() if self.aux else [])]}
 
 
 def forward_with_aux(net: nn.Module, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:

@@ -7,6 +7,8 @@ declare what one input looks like, as the zoo's models do::
     class MyNet(nn.Module):
         input_size = (1, 28, 28)        # one input without the batch: C x H x W, or (L,)
         input_dtype = torch.float32     # torch.long for token ids
+        input_mean = (0.5,)             # per-channel normalisation after the 1/255 scaling
+        input_std = (0.5,)              # (published weights set both)
 
 Everything that needs these values (training, summary, diagram, export, the studio) asks
 :func:`model_info`, never the attributes themselves.
@@ -36,6 +38,7 @@ class ModelInfo:
         registered: whether the model came from the registry.
         num_classes: the number of outputs a zoo model was built with (None: not known
             without running it).
+        mean, std: the per-channel normalisation the model's weights expect, or None.
     """
 
     name: str
@@ -44,6 +47,8 @@ class ModelInfo:
     input_dtype: torch.dtype
     registered: bool
     num_classes: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     @property
     def input_kind(self) -> str:
@@ -53,7 +58,7 @@ class ModelInfo:
 
 def model_info(model: nn.Module) -> ModelInfo:
     """The metadata of ``model``: its card when it came from the registry, and the input it
-    declares (``input_size``, ``input_dtype``)."""
+    declares (``input_size``, ``input_dtype``, ``input_mean``, ``input_std``)."""
     name = getattr(model, "registry_name", None)
     registered = isinstance(name, str) and name in MODELS
     card = MODELS.get(name).card if registered else ModelCard(task=None, num_classes=None)
@@ -66,7 +71,13 @@ def model_info(model: nn.Module) -> ModelInfo:
         input_dtype=getattr(model, "input_dtype", torch.float32),
         registered=registered,
         num_classes=built_with.get("num_classes", card.num_classes) if registered else None,
+        mean=_floats(getattr(model, "input_mean", None)),
+        std=_floats(getattr(model, "input_std", None)),
     )
+
+
+def _floats(values) -> tuple[float, ...] | None:
+    return tuple(float(v) for v in values) if values is not None else None
 
 
 def main_output(output: torch.Tensor | tuple) -> torch.Tensor:

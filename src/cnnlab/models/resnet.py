@@ -107,6 +107,12 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
 
+    def layer_groups(self) -> dict[str, list[nn.Module]]:
+        """The layers from input to output in groups, the classifier last: the stem, each
+        stage, the head (discriminative learning rates, :func:`cnnlab.train.fine_tune`)."""
+        stages = {f"stages.{i}": [stage] for i, stage in enumerate(self.stages)}
+        return {"stem": [self.stem], **stages, "head": [self.head]}
+
 
 def _cifar(n: int, **kwargs) -> ResNet:
     """CIFAR-10 network of depth ``6n + 2`` (He et al., sec. 4.2); option A by default."""

@@ -39,6 +39,7 @@ from cnnlab.train.data import Samples, as_samples, split_validation, target_task
 from cnnlab.train.environment import seed_everything
 from cnnlab.train.history import History
 from cnnlab.train.inputs import spec_for_data
+from cnnlab.train.optim import CUSTOM
 from cnnlab.train.state import check_finite, unprefixed
 from cnnlab.train.trainer import Trainer
 
@@ -319,6 +320,18 @@ def _extend(layout: RunLayout, config: dict, epochs: int) -> None:
         write_json(layout.config, config)
 
 
+def _check_rebuildable(job: TrainJob, layout: RunLayout) -> None:
+    """Refuse, before anything is written, a run whose optimizer or schedule was a factory
+    given in Python (a fine-tune's layer groups): a command line cannot build it again."""
+    made = [name for name in ("optimizer", "schedule") if getattr(job.train, name) == CUSTOM]
+    if made:
+        raise CnnlabError(
+            f"{layout.root} was trained with a {' and '.join(made)} built in Python (a "
+            "fine-tune's learning rates per layer group), which --resume cannot rebuild; "
+            "run the fine-tune again, or resume it in Python with RunRecorder(run, resume=True)"
+        )
+
+
 def resume_job(
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
@@ -345,6 +358,7 @@ def resume_job(
         weights = unprefixed("model.", read_checkpoint(layout.last, last=True)[0])
         check_architecture(layout, config, weights, str(layout.last))
         check_finite(weights, str(layout.last))
+    _check_rebuildable(job, layout)
     if epochs is not None:
         _extend(layout, config, epochs)
         job.train = TrainConfig.from_json(config["train"])

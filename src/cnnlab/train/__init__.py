@@ -3,6 +3,8 @@ directories are written by :class:`cnnlab.runs.RunRecorder`, a callback.
 
 >>> from cnnlab.train import Trainer, fit  # doctest: +SKIP
 >>> history = fit(model, train, validation, epochs=5, lr=1e-3)  # doctest: +SKIP
+>>> lr_find(model, train).suggestion  # the learning-rate range test  # doctest: +SKIP
+>>> fine_tune(pretrained, train, validation)  # frozen, then unfrozen  # doctest: +SKIP
 """
 
 from cnnlab.train.callbacks import (
@@ -16,6 +18,7 @@ from cnnlab.train.callbacks import (
 )
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.environment import auto_device, seed_everything
+from cnnlab.train.finetune import FineTuned, fine_tune
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec
 from cnnlab.train.lr_range import LRFind
@@ -32,6 +35,7 @@ __all__ = [
     "CallbackList",
     "EarlyStopping",
     "Evaluation",
+    "FineTuned",
     "History",
     "InputSpec",
     "LRFind",
@@ -49,6 +53,7 @@ __all__ = [
     "TrainingState",
     "auto_device",
     "confusion_matrix",
+    "fine_tune",
     "fit",
     "lr_find",
     "seed_everything",

@@ -88,10 +88,13 @@ def spec_for(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> InputSpec:
-    """The input spec of ``model``: its ``input_size`` (C, H, W) decides channels and size."""
+    """The input spec of ``model``: its ``input_size`` (C, H, W) decides channels and size;
+    ``mean``/``std`` default to the normalisation the model declares (published weights)."""
     if kind == "tokens":
         return InputSpec(kind="tokens", channels=0)
-    size = model_info(model).input_size
+    info = model_info(model)
+    mean, std = (mean, std) if mean is not None else (info.mean, info.std)
+    size = info.input_size
     if size is None or len(size) != 3:
         raise CnnlabError(
             f"{type(model).__name__} has no input_size (C, H, W); set model.input_size"
