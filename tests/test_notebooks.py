@@ -137,6 +137,9 @@ class Executed:
                 client.execute(env=_kernel_env())
             except Exception as exc:  # a CellExecutionError names the cell and the traceback
                 error = exc
+            finally:  # nbclient stops only the kernels it started itself
+                if client.km.has_kernel:
+                    client.km.shutdown_kernel(now=True)
             seconds = time.perf_counter() - started
             nbformat.write(notebook, folder / path.name)  # kept for a look after a failure
             self.results[path] = (notebook, error, seconds)

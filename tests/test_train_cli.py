@@ -177,7 +177,7 @@ def test_a_resumed_run_keeps_its_checkpoint_cadence(tmp_path, monkeypatch):
     assert main(["train", "lenet5", "--dataset", "digits", *one_epoch, "--out", str(out)]) == 0
     (run,) = list(out.iterdir())
     config = json.loads((run / "config.json").read_text())
-    assert config["recorder"] == {"checkpoint_every": 5}
+    assert config["recorder"] == {"checkpoint_every": 5, "tensorboard": False}
     config["train"]["epochs"] = 2  # one more epoch to resume into
     (run / "config.json").write_text(json.dumps(config))
     saved = []
