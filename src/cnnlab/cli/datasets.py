@@ -6,12 +6,11 @@ import math
 
 import click
 
-from cnnlab.cli.options import parse_options
+from cnnlab.cli.options import DATA_DIR_HELP, parse_options
 from cnnlab.data import dataset_info, list_datasets, load
 from cnnlab.data.download import data_root
 from cnnlab.errors import CnnlabError
 
-DATA_DIR_HELP = "Data directory (default: $CNNLAB_DATA_DIR, else ~/.cache/cnnlab)."
 MIRROR_HELP = "Base URL replacing the canonical source (default: $CNNLAB_MIRROR)."
 
 

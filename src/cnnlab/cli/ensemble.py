@@ -8,19 +8,13 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.datasets import DATA_DIR_HELP
+from cnnlab.cli.options import evaluation_options
 from cnnlab.runs.ensemble import ensemble_runs
 
 
 @click.command("ensemble")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--split", default=None, help="Split to evaluate (default: the runs' validation).")
-@click.option(
-    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
-)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
-@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@evaluation_options("the runs'")
 def ensemble(run_dirs, split, checkpoint, data_dir, no_download, as_json):
     """Average the class probabilities of RUN_DIRS (two or more runs on the same data) and
     print each member's accuracy, the ensemble's, and how many samples each member, all

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.datasets import DATA_DIR_HELP
-from cnnlab.cli.options import model_args_option, parse_options
+from cnnlab.cli.options import (
+    data_source_options,
+    dataset_options_option,
+    fit_display_options,
+    model_args_option,
+    parse_options,
+    run_folder_options,
+)
 from cnnlab.data import load
 from cnnlab.data.download import data_root
 from cnnlab.errors import CnnlabError
@@ -48,14 +54,7 @@ def _phase(label: str, rows: list[dict[str, float]]) -> str:
     ".pth file in torchvision's or cnnlab's layout.",
 )
 @click.option("--dataset", required=True, help="Registered dataset, e.g. image-folder.")
-@click.option(
-    "-o",
-    "--option",
-    "dataset_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Dataset option, e.g. -o path=photos -o size=224x224 (repeatable).",
-)
+@dataset_options_option("-o path=photos -o size=224x224")
 @click.option("--train-split", default="train", show_default=True, help="Training split.")
 @click.option("--val-split", default=None, help="Validation split (instead of holding out).")
 @click.option(
@@ -87,18 +86,9 @@ def _phase(label: str, rows: list[dict[str, float]]) -> str:
     help="Training arithmetic, as cnnlab train's.",
 )
 @model_args_option
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
-@click.option("--no-download", is_flag=True, help="Never download data; fail if it is missing.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder where the run directory is created.",
-)
-@click.option("--name", default=None, help="Run name (default MODEL-DATASET); a time is added.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
-@click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
+@data_source_options
+@run_folder_options
+@fit_display_options
 @click.pass_context
 def fine_tune_command(
     ctx: click.Context,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.datasets import DATA_DIR_HELP
+from cnnlab.cli.options import data_source_options
 from cnnlab.errors import CnnlabError
 from cnnlab.experiments import (
     DEFAULT_OUT,
@@ -29,8 +29,7 @@ from cnnlab.experiments import (
     default=None,
     help="With --table: also write the table to this file (e.g. docs/results.md).",
 )
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
-@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
+@data_source_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.datasets import DATA_DIR_HELP
 from cnnlab.cli.lr_find import lr_find_job
-from cnnlab.cli.options import model_args_option, parse_options
+from cnnlab.cli.options import (
+    data_source_options,
+    dataset_options_option,
+    evaluation_options,
+    fit_display_options,
+    model_args_option,
+    parse_options,
+    run_folder_options,
+)
 from cnnlab.cli.settings import settings_from_options, settings_options
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import TrainJob, load_run, resume_job, run_job
@@ -56,24 +63,9 @@ from cnnlab.train.distributed import leave_world
     help="Batch augmentation, applied identically to images and masks.",
 )
 @model_args_option
-@click.option(
-    "-o",
-    "--option",
-    "dataset_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Dataset option, e.g. -o length=50 (repeatable).",
-)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
-@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder where the run directory is created.",
-)
-@click.option("--name", default=None, help="Run name (default MODEL-DATASET); a time is added.")
+@dataset_options_option("-o length=50")
+@data_source_options
+@run_folder_options
 @click.option(
     "--resume",
     "resume",
@@ -93,8 +85,7 @@ from cnnlab.train.distributed import leave_world
     help="Also write TensorBoard event files into RUN/tensorboard (pip install "
     "'cnnlab[tensorboard]'; then: tensorboard --logdir RUN).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
-@click.option("--quiet", is_flag=True, help="No progress bar: one line per epoch.")
+@fit_display_options
 @click.option(
     "--lr-find",
     "lr_find",
@@ -253,13 +244,7 @@ def _print_metrics(result: dict, classes: list[str]) -> None:
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--split", default=None, help="Split to evaluate (default: the run's validation).")
-@click.option(
-    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
-)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
-@click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@evaluation_options("the run's")
 def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     """Evaluate the model of RUN_DIR on a split: loss, accuracy, per-class precision/recall/F1
     (or pixel accuracy, IoU and Dice)."""
