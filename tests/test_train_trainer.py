@@ -304,7 +304,19 @@ def test_run_directory_holds_everything(tmp_path, digits):
     assert metrics["epochs_run"] == 2 and len(metrics["validation"]["confusion_matrix"]) == 10
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and 'src="http' not in page
-    assert "figures/history.png" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "figures/history.png" in report
+    worst = metrics["top_losses"]  # the validation samples most wrong, highest loss first
+    assert len(worst) == 9 and [m["loss"] for m in worst] == sorted(
+        (m["loss"] for m in worst), reverse=True
+    )
+    first = worst[0]
+    assert f"| {first['index']} | {first['true']} | {first['predicted']} |" in report
+    matrix = metrics["validation"]["confusion_matrix"]
+    largest = max(n for i, row in enumerate(matrix) for j, n in enumerate(row) if i != j)
+    table = report.split("## Most confused (validation)")[1].split("\n## ")[0]
+    first_row = [line for line in table.splitlines() if line.startswith("| ")][1]
+    assert first_row.endswith(f"| {largest} |")  # the most confused pair comes first
 
 
 def test_bad_data_is_a_one_line_error():

@@ -19,6 +19,7 @@ from cnnlab.train.metrics import higher_is_better
 from cnnlab.train.objective import center_crop
 
 MAX_EXAMPLES = 12
+TOP_LOSSES = 9  # validation samples listed in the report, highest loss first
 
 
 def _misclassified_texts(data: Samples, prediction, classes: list[str]) -> list[dict]:
@@ -32,6 +33,21 @@ def _misclassified_texts(data: Samples, prediction, classes: list[str]) -> list[
             "probability": float(confidence[i]),
         }
         for i in wrong[:MAX_EXAMPLES]
+    ]
+
+
+def _top_losses(prediction, classes: list[str], k: int = TOP_LOSSES) -> list[dict]:
+    """The ``k`` validation samples the model is most wrong about (fastai's top losses)."""
+    losses = prediction.losses()
+    return [
+        {
+            "index": i,
+            "true": classes[int(prediction.targets[i])],
+            "predicted": classes[int(prediction.classes[i])],
+            "probability": float(prediction.probabilities[i].max()),
+            "loss": float(losses[i]),
+        }
+        for i in torch.argsort(losses, descending=True)[:k].tolist()
     ]
 
 
@@ -98,6 +114,8 @@ def write_outputs(
     }
     if data is not None and data.texts is not None and prediction is not None:
         metrics["misclassified"] = _misclassified_texts(data, prediction, names)
+    if data is not None and data.task == "classification" and prediction is not None:
+        metrics["top_losses"] = _top_losses(prediction, names)
     if data is not None and data.task == "segmentation" and prediction is not None:
         masks = center_crop(data.targets, tuple(prediction.classes.shape[-2:]))
         metrics["validation_pixels"] = int(masks.numel())

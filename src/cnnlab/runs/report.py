@@ -11,7 +11,9 @@ from cnnlab.files import read_json, write_text
 from cnnlab.runs.document import Document
 from cnnlab.runs.layout import RunLayout
 from cnnlab.train.history import History
-from cnnlab.train.results import metric_text
+from cnnlab.train.results import Evaluation, metric_text
+
+MOST_CONFUSED = 5
 
 
 def _title(config: dict) -> str:
@@ -41,6 +43,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     doc.figure(run.predictions_figure, "Validation predictions, mistakes first and in red")
     doc.figure(run.overlays_figure, "Segmentation: ground truth, prediction and errors")
     doc.figure(run.diagram_figure, "Model diagram")
+    _mistakes(doc, metrics, config.get("classes") or [])
     if metrics.get("misclassified"):
         doc.heading("Misclassified examples")
         doc.table(
@@ -106,3 +109,27 @@ def _per_class(doc: Document, metrics: dict, classes: list[str]) -> None:
             cells.append(str(int(value)) if name == "support" else f"{100 * value:.2f}%")
         rows.append(cells)
     doc.table(["class", *names], rows)
+
+
+def _mistakes(doc: Document, metrics: dict, classes: list[str]) -> None:
+    """The most confused pairs of classes and the samples with the highest loss."""
+    validation = metrics.get("validation") or {}
+    confused = Evaluation(validation, classes).most_confused(top=MOST_CONFUSED)
+    if confused and "pixel_accuracy" not in validation:
+        doc.heading("Most confused (validation)")
+        doc.table(["true", "predicted", "samples"], [[t, p, str(n)] for t, p, n in confused])
+    if metrics.get("top_losses"):
+        doc.heading("Top losses (validation)")
+        doc.table(
+            ["sample", "true", "predicted", "probability", "loss"],
+            [
+                [
+                    str(m["index"]),
+                    m["true"],
+                    m["predicted"],
+                    f"{m['probability']:.1%}",
+                    f"{m['loss']:.2f}",
+                ]
+                for m in metrics["top_losses"]
+            ],
+        )
