@@ -17,9 +17,9 @@ from cnnlab.models import (  # noqa: F401  (importing registers the builders)
 )
 from cnnlab.models.ensemble import Ensemble
 from cnnlab.models.info import ModelInfo, main_output, model_info
+from cnnlab.models.pretrained import create_model
 from cnnlab.models.registry import (
     ModelCard,
-    create_model,
     list_models,
     model_card,
     model_name,

@@ -33,7 +33,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.models import registry
 from cnnlab.models.torchvision_layout import to_cnnlab
+from cnnlab.registry import registry_key
 
 TORCHVISION_MODELS = "https://download.pytorch.org/models/"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -230,3 +232,21 @@ def load_pretrained(model: nn.Module, weights: str | os.PathLike, name: str) -> 
     norm = entry or (published(name) if name in DEFAULT_TAGS else None)
     if norm is not None:
         model.input_mean, model.input_std = norm.mean, norm.std
+
+
+def create_model(name: str, weights: str | os.PathLike | None = None, **kwargs) -> nn.Module:
+    """Build the registered model ``name`` (:func:`cnnlab.models.registry.create_model`) and,
+    with ``weights``, load published ImageNet weights (``"imagenet"``, ``"IMAGENET1K_V1"``), a
+    URL or a ``.pth`` file into it, built first with the arguments they need; any
+    ``num_classes`` keeps a fresh classifier.
+
+    Raises:
+        CnnlabError: when no model has that name, the builder rejects an argument, or the
+            weights cannot be found or do not fit.
+    """
+    if weights is None:
+        return registry.create_model(name, **kwargs)
+    key = registry_key(name)
+    model = registry.create_model(name, **{**build_arguments(key), **kwargs})
+    load_pretrained(model, weights, key)
+    return model

@@ -9,7 +9,6 @@ valid Python identifiers. Metadata is read back through :func:`cnnlab.models.mod
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,33 +77,25 @@ def model_card(name: str) -> ModelCard:
     return MODELS.get(name).card
 
 
-def create_model(name: str, weights: str | os.PathLike | None = None, **kwargs) -> nn.Module:
+def create_model(name: str, **kwargs) -> nn.Module:
     """Build the registered model ``name`` with the builder's keyword arguments.
 
     The model remembers its registry name (``model.registry_name``), so
     :func:`~cnnlab.models.model_info` finds its card, and its arguments
-    (``model.build_kwargs``), so a run can record how to build it again.
-
-    ``weights``: published ImageNet weights (``"imagenet"``, ``"IMAGENET1K_V1"``), a URL or a
-    ``.pth`` file, loaded after the model is built with the arguments they need
-    (:mod:`cnnlab.models.pretrained`); any ``num_classes`` keeps a fresh classifier.
+    (``model.build_kwargs``), so a run can record how to build it again. With published
+    weights: :func:`cnnlab.models.create_model` (:mod:`cnnlab.models.pretrained`).
 
     Raises:
-        CnnlabError: when no model has that name (the message suggests close names), the
-            builder rejects an argument, or the weights cannot be found or do not fit.
+        CnnlabError: when no model has that name (the message suggests close names) or the
+            builder rejects an argument.
     """
     entry = MODELS.get(name)
-    key = registry_key(name)
-    if weights is not None:
-        from cnnlab.models.pretrained import build_arguments, load_pretrained  # uses the registry
-
-        kwargs = {**build_arguments(key), **kwargs}
     try:
         model = entry.build(**kwargs)
     except TypeError as error:
-        raise CnnlabError(f"model {key!r} does not take these arguments: {error}") from error
-    model.registry_name = key
+        raise CnnlabError(
+            f"model {registry_key(name)!r} does not take these arguments: {error}"
+        ) from error
+    model.registry_name = registry_key(name)
     model.build_kwargs = dict(kwargs)
-    if weights is not None:
-        load_pretrained(model, weights, key)
     return model
