@@ -39,6 +39,13 @@ def test_auto_evaluates_as_training_is_chosen(monkeypatch):
     assert chosen.eval_precision == "bf16"  # asked for: emulated, but honoured
 
 
+def test_evaluation_follows_the_training_setting_unless_given_its_own(monkeypatch):
+    monkeypatch.setattr(ex, "native_bf16", lambda device: True)
+    assert Trainer(tiny_model(), verbose=0, precision="fp32").execution.eval_precision == "fp32"
+    both = Trainer(tiny_model(), verbose=0, precision="fp32", eval_precision="auto").execution
+    assert (both.precision, both.eval_precision) == ("fp32", "bf16")
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

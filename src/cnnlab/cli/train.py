@@ -30,7 +30,7 @@ from cnnlab.train.execution import PRECISIONS
 
 PRECISION_HELP = (
     "Arithmetic of the forward pass: auto (bfloat16 autocast on CPUs that multiply bfloat16 "
-    "natively, else float32), fp32 or bf16."
+    "natively, else float32), fp32 or bf16  [default: the run's training setting]"
 )
 PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16 autocast"}
 
@@ -269,8 +269,7 @@ def _print_metrics(result: dict, classes: list[str]) -> None:
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    default="auto",
-    show_default=True,
+    default=None,
     help=PRECISION_HELP,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -322,8 +321,7 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, precision, as_js
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    default="auto",
-    show_default=True,
+    default=None,
     help=PRECISION_HELP,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -31,6 +31,12 @@ class FilePrediction:
     mask: Path | None = None
 
 
+def run_precision(run: LoadedRun) -> str:
+    """The precision setting a run evaluates in by default: its training's (``auto`` for
+    runs that do not record one), so a run trained in float32 predicts in float32."""
+    return (run.config.get("train") or {}).get("precision") or "auto"
+
+
 def needs_inversion(image: torch.Tensor, invert: str) -> bool:
     """``auto``: a single-channel image with a light background (border median > 127) is
     inverted, since MNIST-style data are light strokes on black; ``yes``/``no`` force it."""
@@ -51,12 +57,13 @@ def predict_files(
     invert: str = "auto",
     top: int = 3,
     mask_dir: str | os.PathLike | None = None,
-    precision: str = "auto",
+    precision: str | None = None,
 ) -> list[FilePrediction]:
     """Predict every file (all files are read and checked before any prediction) in
-    ``precision`` (auto, fp32, bf16: :mod:`cnnlab.train.inference`)."""
+    ``precision`` (auto, fp32, bf16: :mod:`cnnlab.train.inference`; None: the run's
+    :func:`run_precision`)."""
     device = next(run.model.parameters(), torch.empty(0)).device
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision or run_precision(run), device)
     if run.input_spec.kind != "image":
         raise CnnlabError(f"{run.run_dir} is a text model; it does not take image files")
     spec = run.input_spec

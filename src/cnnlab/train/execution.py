@@ -8,12 +8,12 @@ hardware and torch version they were taken with, are in ``benchmarks/PROFILE.md`
 
 - precision: bfloat16 autocast in training steps, on CPUs that multiply bfloat16 natively
   (AVX512-BF16 or AMX): half the bytes per operand and twice the products per vector
-  instruction. Without that hardware bfloat16 is emulated and slower than float32, so
-  ``auto`` means float32 there. Weights, optimizer moments, the loss and the metrics stay
-  float32. Evaluation and prediction have their own setting (``eval_precision``, resolved
-  the same way): validation during a fit uses it too, so the reported metrics are the ones
-  ``cnnlab evaluate`` reproduces with the same precision, and the run records which it was.
-  PyTorch makes the same kind of trade by default on recent NVIDIA GPUs, where cuDNN
+  instruction. Without that hardware bfloat16 is emulated and slower than float32, so ``auto``
+  means float32 there. Weights, optimizer moments, the loss and the metrics stay float32.
+  Evaluation and prediction follow the same setting unless given their own (``eval_precision``,
+  resolved the same way): validation during a fit uses it too, so the reported metrics are the
+  ones ``cnnlab evaluate`` reproduces with the same precision, and the run records which it
+  was. PyTorch makes the same kind of trade by default on recent NVIDIA GPUs, where cuDNN
   convolutions use TF32.
 - memory format: channels_last (NHWC) is oneDNN's native layout, so CPU convolutions skip
   the reorder of every input and output that NCHW costs; it is used for every 2-D
@@ -172,11 +172,12 @@ def resolve_execution(
     precision: str,
     channels_last: bool | str,
     amp: bool,
-    eval_precision: str = "auto",
+    eval_precision: str | None = None,
 ) -> Execution:
     """All choices at once; ``amp`` (float16 with loss scaling) wins on CUDA in training.
-    ``eval_precision`` is resolved as ``precision`` is: CUDA evaluates in float32 unless
-    asked for ``bf16``."""
+    ``eval_precision`` (None: the ``precision`` setting) is resolved as ``precision`` is:
+    CUDA evaluates in float32 unless asked for ``bf16``."""
+    eval_precision = precision if eval_precision is None else eval_precision
     chosen = "fp16" if amp and device.type == "cuda" else resolve_precision(precision, device)
     return Execution(
         device=str(device),

@@ -1,8 +1,9 @@
 """Evaluation and prediction passes of a :class:`~cnnlab.train.Trainer`, in the precision
 chosen for inference.
 
-``eval_precision`` (a ``Trainer`` argument; ``precision=`` of one ``evaluate`` or ``predict``
-call overrides it) is ``auto``, ``fp32`` or ``bf16``, resolved as training's ``precision`` is
+``eval_precision`` (a ``Trainer`` argument, by default the training's ``precision`` setting;
+``precision=`` of one ``evaluate`` or ``predict`` call overrides it) is ``auto``, ``fp32`` or
+``bf16``, resolved as training's ``precision`` is
 (:func:`cnnlab.train.execution.resolve_precision`): bfloat16 autocast on CPUs that multiply
 bfloat16 natively, float32 elsewhere (CUDA evaluates in float32 unless asked for ``bf16``).
 Logits are cast to float32 before the loss, the softmax and the metrics, so only the

@@ -89,7 +89,8 @@ class Trainer:
         sync_every: read the running loss from the device every N steps (progress, NaN guard).
         eval_batch_size: batch size of evaluation and prediction.
         eval_precision: arithmetic of evaluation (validation included) and prediction:
-            ``auto``, ``fp32`` or ``bf16`` (:mod:`cnnlab.train.inference`).
+            ``auto``, ``fp32`` or ``bf16``; None: the ``precision`` setting
+            (:mod:`cnnlab.train.inference`).
         profiler: told each part of the work (:mod:`cnnlab.train.profiling`); default none.
     """
 
@@ -109,7 +110,7 @@ class Trainer:
         verbose: int = 1,
         sync_every: int = 25,
         eval_batch_size: int = 512,
-        eval_precision: str = "auto",
+        eval_precision: str | None = None,
         profiler: Profiler | None = None,
         **settings,
     ) -> None:
