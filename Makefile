@@ -31,7 +31,8 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
 
 # Training and inference throughput: cnnlab fit vs Keras 3 (TensorFlow) vs the textbook PyTorch
-# loop (benchmarks/bench_train.py; results in benchmarks/results/). The first run creates
+# loop, inference also vs ONNX Runtime on cnnlab's ONNX export (benchmarks/bench_train.py;
+# results in benchmarks/results/). The first run creates
 # benchmarks/.keras-venv. Real data when $CNNLAB_DATA_DIR has mnist/isbi2012.
 # BENCH_ARGS=--quick for a one-minute smoke run.
 .PHONY: bench

@@ -1,21 +1,23 @@
 """Training and inference throughput: cnnlab ``fit`` vs Keras 3 (TensorFlow) vs the textbook
-PyTorch loop, on the same models, data, batch sizes and optimizer (issue 8).
+PyTorch loop, on the same models, data, batch sizes and optimizer (issue 8); and inference
+against ONNX Runtime (CPU provider, torch's thread count) on the same model exported by
+cnnlab (issue 20).
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_train.py``; ``--quick`` for a
 one-minute smoke run with tiny sizes, ``--help`` for the knobs). The first run creates
 ``benchmarks/.keras-venv`` (``pip install keras tensorflow-cpu``) and reuses it afterwards.
 
-Each framework runs in its own subprocess (``torch_worker.py`` for cnnlab and the textbook
-loop, ``keras_worker.py`` in the Keras venv) that loads the data and builds the model once,
-then trains or predicts on command. Per workload, ``--repeats`` rounds: each round starts a
-fresh process per framework (on this VM the speed of a process varies by up to ~1.7x from one
-process to the next, and over time), warms each up with a short run, then times one training
-epoch per framework and one inference pass per framework, in an order rotated between rounds
-(so a change in machine speed hits all alike). The median over the rounds is reported, with
-the best round alongside. On a shared machine each timed run first waits (briefly) for other
-jobs' CPU use to drop, and a run disturbed by them is repeated once (``--quiet-wait``,
-``--quiet-budget``). Peak memory is each worker's ``ru_maxrss`` (data, model, training and
-inference together; median over the rounds).
+Each framework runs in its own subprocess (``torch_worker.py`` for cnnlab, the textbook loop
+and ONNX Runtime, ``keras_worker.py`` in the Keras venv) that loads the data and builds the
+model once, then trains or predicts on command (ONNX Runtime only predicts). Per workload,
+``--repeats`` rounds: each round starts a fresh process per framework (on this VM the speed of
+a process varies by up to ~1.7x from one process to the next, and over time), warms each up
+with a short run, then times one training epoch per framework and one inference pass per
+framework, in an order rotated between rounds (so a change in machine speed hits all alike).
+The median over the rounds is reported, with the best round alongside. On a shared machine each
+timed run first waits (briefly) for other jobs' CPU use to drop, and a run disturbed by them is
+repeated once (``--quiet-wait``, ``--quiet-budget``). Peak memory is each worker's
+``ru_maxrss`` (data, model, training and inference together; median over the rounds).
 
 Checks (the run fails when one does not hold): equal parameter counts across frameworks, and in
 every timed training run the mean loss of the last ~10% of steps is below that of the first
@@ -32,6 +34,7 @@ the loss check), ``report.py`` (targets, verdicts, tables, result files).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -46,7 +49,8 @@ from timing import Quiet, loss_checks, rotated, summarise, timed_runs
 from workers import WorkerError, keras_python, start_workers
 from workloads import NAMES, Workload, workloads, write_data
 
-FRAMEWORKS = ("cnnlab", "keras", "textbook")
+FRAMEWORKS = ("cnnlab", "keras", "textbook", "onnxruntime")
+INFERENCE_ONLY = ("onnxruntime",)  # peers that predict but do not train
 # what-if rows timed by default, so that a reader sees what each side's precision buys:
 # cnnlab in float32 (its default is bfloat16 autocast on CPUs with native bf16) and Keras
 # under its mixed_bfloat16 policy (its default is float32)
@@ -72,7 +76,7 @@ def run_workload(
     print(f"   {source}", flush=True)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    train: dict[str, list[dict]] = {name: [] for name in frameworks}
+    train: dict[str, list[dict]] = {n: [] for n in frameworks if n not in INFERENCE_ONLY}
     infer: dict[str, list[dict]] = {name: [] for name in frameworks}
     memory: dict[str, list[dict]] = {name: [] for name in frameworks}
     infos: dict[str, dict] = {}
@@ -87,7 +91,7 @@ def run_workload(
                 raise WorkerError(f"parameter counts differ: {params}")
             trained = timed_runs(
                 workers,
-                order,
+                [name for name in order if name not in INFERENCE_ONLY],
                 "train",
                 {"samples": workload.warmup},
                 {"samples": workload.samples},
@@ -102,11 +106,13 @@ def run_workload(
                 quiet,
             )
             for name in order:
-                report_run("train", name, round_, trained[name])
+                if name in trained:
+                    report_run("train", name, round_, trained[name])
             for name in order:
                 report_run("infer", name, round_, inferred[name])
             for name, worker in workers.items():
-                train[name].append(trained[name])
+                if name in trained:
+                    train[name].append(trained[name])
                 infer[name].append(inferred[name])
                 exit_info = worker.call("exit")
                 memory[name].append(
@@ -212,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, subprocess.CalledProcessError) as error:
             print(f"Keras is left out: {error}", file=sys.stderr)
             frameworks = [f for f in frameworks if not f.startswith("keras")]
+    if "onnxruntime" in frameworks and importlib.util.find_spec("onnxruntime") is None:
+        print("ONNX Runtime is left out: onnxruntime is not installed", file=sys.stderr)
+        frameworks.remove("onnxruntime")
     machine = machine_info()
     print(f"{machine['cpu']}, {machine['logical_cpus']} CPUs, load {machine['load_average_start']}")
     if machine["load_average_start"][0] > 1.5:

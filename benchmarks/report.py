@@ -24,6 +24,9 @@ TARGETS = (
     ("lenet5", "infer", None, 20_000.0),
     ("unet", "train", "keras", 2.0),
     ("unet", "train", "textbook", 1.0),
+    ("lenet5", "infer", "onnxruntime", 1.0),
+    ("mnist-cnn", "infer", "onnxruntime", 1.0),
+    ("unet", "infer", "onnxruntime", 1.0),
 )
 
 
@@ -85,10 +88,34 @@ def rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
+def train_cells(train: dict | None) -> str:
+    """Median, best, every run and the loss windows of a framework's training ('-' for an
+    inference-only peer)."""
+    if train is None:
+        return "- | - | - | -"
+    runs = ", ".join(rate(r["images_per_s"]) for r in train["runs"])
+    windows = [r for r in train["runs"] if r["loss_first"] is not None]
+    falling = sum(r["loss_last"] < r["loss_first"] for r in windows)
+    losses = "n/a"
+    if windows:
+        first = statistics.mean(r["loss_first"] for r in windows)
+        last = statistics.mean(r["loss_last"] for r in windows)
+        losses = f"{first:.3f} -> {last:.3f} ({falling}/{len(train['runs'])})"
+    median, best = rate(train["median_images_per_s"]), rate(train["best_images_per_s"])
+    return f"{median} | {best} | {runs} | {losses}"
+
+
+def train_usage(train: dict | None) -> str:
+    if train is None:
+        return "- | -"
+    return f"{train['median_cpu_utilization']:.2f} | {train['median_other_cpu_cores']:.2f}"
+
+
 def markdown(report: dict) -> str:
     machine = report["machine"]
     lines = [
-        "# Training benchmark: cnnlab vs Keras 3 (TensorFlow) vs the textbook PyTorch loop",
+        "# Training benchmark: cnnlab vs Keras 3 (TensorFlow) vs the textbook PyTorch loop "
+        "(inference also vs ONNX Runtime)",
         "",
         f"Run {report['date']} with `{report['command']}`.",
         f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs "
@@ -102,7 +129,9 @@ def markdown(report: dict) -> str:
         "process per framework, warms it up, then times one run per framework in rotated "
         "order. Training: one epoch, Adam, cross-entropy. img/s = images "
         "(or crops) per second of wall time of the whole call (`Trainer.fit`, `model.fit`, "
-        "the textbook epoch loop; `Trainer.predict`, `model.predict`, the no_grad loop).",
+        "the textbook epoch loop; `Trainer.predict`, `model.predict`, the no_grad loop, "
+        "ONNX Runtime's `session.run` per batch on cnnlab's ONNX export; ONNX Runtime does "
+        "not train: '-').",
         "Shared machine: before each timed run the harness waited (up to "
         f"{report['quiet_wait']:.0f}"
         " s) for other jobs' CPU use to fall below 0.25 cores; a run during which they used more "
@@ -129,27 +158,16 @@ def markdown(report: dict) -> str:
             "| peak RSS MiB | CPU cores used (train) | other jobs' CPU cores (train) |",
             "|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
         ]
-        for fw, train in result["train"].items():
-            runs = ", ".join(rate(r["images_per_s"]) for r in train["runs"])
-            windows = [r for r in train["runs"] if r["loss_first"] is not None]
-            falling = sum(r["loss_last"] < r["loss_first"] for r in windows)
-            losses = "n/a"
-            if windows:
-                first = statistics.mean(r["loss_first"] for r in windows)
-                last = statistics.mean(r["loss_last"] for r in windows)
-                losses = f"{first:.3f} -> {last:.3f} ({falling}/{len(train['runs'])})"
-            infer = result["infer"][fw]
+        for fw, infer in result["infer"].items():
             rss = result["memory"][fw]["peak_rss_mib"]
             lines.append(
-                f"| {fw} | {rate(train['median_images_per_s'])} "
-                f"| {rate(train['best_images_per_s'])} | {runs} | {losses} "
+                f"| {fw} | {train_cells(result['train'].get(fw))} "
                 f"| {rate(infer['median_images_per_s'])} | {rate(infer['best_images_per_s'])} "
-                f"| {rss:,.0f} | {train['median_cpu_utilization']:.2f} "
-                f"| {train['median_other_cpu_cores']:.2f} |"
+                f"| {rss:,.0f} | {train_usage(result['train'].get(fw))} |"
             )
         ratios = []
-        others = [fw for fw in result["train"] if not fw.startswith("cnnlab")]
-        for ours in (fw for fw in result["train"] if fw.startswith("cnnlab")):
+        others = [fw for fw in result["infer"] if not fw.startswith("cnnlab")]
+        for ours in (fw for fw in result["infer"] if fw.startswith("cnnlab")):
             for what in ("train", "infer"):
                 for other in others:
                     value = ratio(result, what, other, ours)
@@ -157,7 +175,7 @@ def markdown(report: dict) -> str:
                         ratios.append(f"{what} {ours}/{other} {value:.2f}x")
         lines += ["", "Ratios (median of the per-round ratios): " + ", ".join(ratios) + ".", ""]
     lines += [
-        "## Targets (issue 8)",
+        "## Targets (issues 8 and 20)",
         "",
         "Measured: the median over the rounds of the within-round ratio (what the verdict "
         "uses). Against the peer's best: cnnlab's median over the peer's fastest round.",
@@ -183,20 +201,19 @@ def markdown(report: dict) -> str:
 
 
 def print_summary(report: dict) -> None:
-    labels = [f"{name} / {fw}" for name, r in report["workloads"].items() for fw in r["train"]]
+    labels = [f"{name} / {fw}" for name, r in report["workloads"].items() for fw in r["infer"]]
     left = max([28, *(len(label) + 2 for label in labels)])
     width = left + 42
     print("\n" + "=" * width)
     head = f"{'workload / framework':<{left}}{'train img/s':>14}{'infer img/s':>14}"
     print(f"{head}{'peak RSS MiB':>14}")
     for name, result in report["workloads"].items():
-        for fw, train in result["train"].items():
-            infer = result["infer"][fw]["median_images_per_s"]
+        for fw, infer in result["infer"].items():
+            train = result["train"].get(fw)
+            trained = f"{train['median_images_per_s']:>14,.1f}" if train else f"{'-':>14}"
             rss = result["memory"][fw]["peak_rss_mib"]
             label = f"{name} / {fw}"
-            print(
-                f"{label:<{left}}{train['median_images_per_s']:>14,.1f}{infer:>14,.1f}{rss:>14,.0f}"
-            )
+            print(f"{label:<{left}}{trained}{infer['median_images_per_s']:>14,.1f}{rss:>14,.0f}")
     left = max([42, *(len(row["target"]) + 2 for row in report["targets"])])
     print("-" * (left + 56))
     print(f"{'target':<{left}}{'goal':>18}{'measured':>14}{'result':>8}{'vs peer best':>16}")

@@ -154,7 +154,7 @@ def loss_checks(train: dict) -> list[dict]:
 def ratio(result: dict, what: str, other: str, ours: str = "cnnlab") -> float | None:
     """Median over the rounds of (ours / other) within a round: both ran minutes apart in
     fresh processes of the same round, so a slow spell of the machine cancels out."""
-    summary = result[what]
+    summary = result.get(what, {})
     if ours not in summary or other not in summary:
         return None
     pairs = zip(summary[ours]["runs"], summary[other]["runs"], strict=True)
@@ -164,7 +164,7 @@ def ratio(result: dict, what: str, other: str, ours: str = "cnnlab") -> float | 
 def ratio_to_best(result: dict, what: str, other: str, ours: str) -> float | None:
     """The conservative reading: our median over the OTHER side's best round (a peer whose
     speed swings from round to round, as TensorFlow's thread use does, is taken at its best)."""
-    summary = result[what]
+    summary = result.get(what, {})
     if ours not in summary or other not in summary:
         return None
     return summary[ours]["median_images_per_s"] / summary[other]["best_images_per_s"]

@@ -7,7 +7,11 @@ commands ``train``, ``infer`` and ``exit`` (protocol in ``bench_common.py``).
 - ``cnnlab``: ``Trainer(model, epochs=1, batch_size=B, optimizer="adam", lr=1e-3,
   verbose=1)`` then ``.fit((images_uint8_NCHW, labels))``: the uint8 -> float conversion, the
   progress bar, the metrics and the summary line are all inside the timed call. Inference is
-  ``Trainer.predict(images_uint8)`` with ``eval_batch_size`` set to the inference batch.
+  ``Trainer.predict(images_uint8)`` with ``eval_batch_size`` set to the inference batch (in
+  the variant's ``precision``: evaluation follows the training's setting).
+- ``onnxruntime`` (inference only): the same model exported with cnnlab's export and run by
+  ONNX Runtime's CPU provider with torch's thread count (``onnx_peer.py``), on float32 inputs
+  in [0, 1] made once before timing.
 - ``textbook``: float32 inputs in [0, 1] made once before timing, ``TensorDataset`` +
   ``DataLoader(shuffle=True)``, ``model.train()``, then per batch ``zero_grad``, forward, loss,
   ``backward``, ``step`` and ``loss.item()``. Inference: ``model.eval()``, ``torch.no_grad()``,
@@ -22,6 +26,7 @@ from __future__ import annotations
 import ast
 import copy
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +40,13 @@ from bench_common import (
     loss_windows,
     run_worker,
     timed_result,
+)
+from onnx_peer import (
+    export_onnx,
+    onnx_session,
+    onnxruntime_version,
+    predict_classes,
+    session_threads,
 )
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -102,25 +114,35 @@ class Worker:
         data = Path(spec["data_dir"])
         self.images = torch.from_numpy(np.load(data / "images.npy"))  # N x C x H x W uint8
         self.labels = torch.from_numpy(np.load(data / "labels.npy").astype(np.int64))
-        if self.framework == "textbook":  # converted once, outside the timed region
+        if self.framework in ("textbook", "onnxruntime"):  # converted once, outside timing
             self.inputs = self.images.to(torch.float32).div_(255.0)
         torch.manual_seed(0)
         self.model = create_model(spec["model"], **spec["model_kwargs"])
         self.initial = copy.deepcopy(self.model.state_dict())
         self.predictor: Trainer | None = None
+        self.session = None
+        if self.framework == "onnxruntime":
+            self._folder = tempfile.TemporaryDirectory(prefix="cnnlab-bench-onnx-")
+            path = export_onnx(self.model, Path(self._folder.name), tuple(self.images.shape[1:]))
+            self.session = onnx_session(path)
 
     def ready(self) -> dict:
         return {
             "framework": self.framework,
             "trainer_settings": self.settings,
             "params": sum(p.numel() for p in self.model.parameters()),
-            "versions": {"torch": torch.__version__, "cnnlab": cnnlab.__version__},
+            "versions": {
+                "torch": torch.__version__,
+                "cnnlab": cnnlab.__version__,
+                **({"onnxruntime": onnxruntime_version()} if self.session else {}),
+            },
             "threads": {
                 "torch_num_threads": torch.get_num_threads(),
                 "torch_num_interop_threads": torch.get_num_interop_threads(),
                 "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                 "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS"),
                 "mkldnn": torch.backends.mkldnn.is_available(),
+                **({"onnxruntime_intra_op": session_threads(self.session)} if self.session else {}),
             },
             "rss_after_setup_mib": current_rss_mib(),
         }
@@ -128,6 +150,8 @@ class Worker:
     # --- training ---------------------------------------------------------------------------
 
     def train(self, samples: int) -> dict:
+        if self.session is not None:
+            raise RuntimeError("the onnxruntime peer is an inference peer: it does not train")
         self.model.load_state_dict(self.initial)
         run = self._train_textbook if self.framework == "textbook" else self._train_cnnlab
         cpu = cpu_seconds()
@@ -166,7 +190,12 @@ class Worker:
 
     def infer(self, samples: int, batch_size: int) -> dict:
         cpu = cpu_seconds()
-        if self.framework != "textbook":
+        if self.session is not None:
+            inputs = self.inputs[:samples].numpy()
+            start = time.perf_counter()
+            classes = predict_classes(self.session, inputs, batch_size)
+            seconds = time.perf_counter() - start
+        elif self.framework != "textbook":
             if self.predictor is None:
                 self.predictor = Trainer(
                     self.model, eval_batch_size=batch_size, verbose=0, **self.settings

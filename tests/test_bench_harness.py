@@ -16,8 +16,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_common  # noqa: E402
+import numpy as np  # noqa: E402
 import timing  # noqa: E402
-from report import target_rows  # noqa: E402
+import torch  # noqa: E402
+from onnx_peer import export_onnx, onnx_session, predict_classes, session_threads  # noqa: E402
+from report import target_rows, train_cells, train_usage  # noqa: E402
+
+from cnnlab.models import create_model  # noqa: E402
 
 
 @given(
@@ -88,6 +93,38 @@ def test_target_rows_pass_fail_and_missing_peers():
     assert not any(r["what_if"] for r in rows.values())
 
 
+def test_onnx_runtime_is_an_inference_peer_in_the_targets_and_tables():
+    results = {
+        "unet": {
+            "train": {"cnnlab": runs(2, 2, 2)},
+            "infer": {"cnnlab": runs(8, 8, 8), "onnxruntime": runs(4, 10, 4)},
+        }
+    }
+    rows = {r["target"]: r for r in target_rows(results, variants=[])}
+    row = rows["unet inference cnnlab / onnxruntime"]
+    assert row["measured"] == pytest.approx(2.0) and row["result"] == "PASS"
+    assert row["vs_best_of_other"] == pytest.approx(0.8)
+    assert rows["lenet5 inference cnnlab / onnxruntime"]["result"] == "n/a"
+    assert train_cells(None) == "- | - | - | -" and train_usage(None) == "- | -"
+
+
+def test_the_onnx_peer_runs_cnnlab_export_with_torch_threads(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("lenet5", image_size=28).eval()
+    path = export_onnx(model, tmp_path, (1, 28, 28))
+    session = onnx_session(path)
+    assert session_threads(session) == torch.get_num_threads()
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    inputs = torch.rand(11, 1, 28, 28)
+    classes = predict_classes(session, inputs.numpy(), batch_size=4)  # 4 + 4 + 3
+    with torch.no_grad():
+        logits = model(inputs)
+    top2 = logits.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 1e-4).numpy()  # ties may break either way
+    assert classes.shape == (11,) and classes.dtype.kind == "i"
+    assert np.array_equal(classes[clear], logits.argmax(1).numpy()[clear])
+
+
 def test_loss_checks_flag_a_run_whose_loss_does_not_fall():
     train = {
         "cnnlab": {"runs": [{"loss_first": 1.0, "loss_last": 0.5}]},
@@ -113,6 +150,7 @@ def test_quick_bench_runs_end_to_end_without_keras(tmp_path):
         "--frameworks",
         "cnnlab",
         "textbook",
+        "onnxruntime",
         "--no-what-if",
         "--repeats",
         "3",
@@ -125,10 +163,12 @@ def test_quick_bench_runs_end_to_end_without_keras(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "bench_train_quick.json").read_text())
     lenet = report["workloads"]["lenet5"]
-    assert set(lenet["train"]) == {"cnnlab", "textbook"}
+    assert set(lenet["train"]) == {"cnnlab", "textbook"}  # ONNX Runtime does not train
+    assert set(lenet["infer"]) == {"cnnlab", "textbook", "onnxruntime"}
     assert all(len(s["runs"]) == 3 for s in lenet["train"].values())
     assert all(c["passed"] for c in lenet["checks"])
     rows = {r["target"]: r for r in report["targets"]}
     assert rows["lenet5 training cnnlab / textbook"]["measured"] > 0
     assert rows["lenet5 training cnnlab / keras"]["result"] == "n/a"
+    assert rows["lenet5 inference cnnlab / onnxruntime"]["measured"] > 0
     assert "LeNet-5: 61,706 parameters" in (tmp_path / "bench_train_quick.md").read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
@@ -21,6 +22,7 @@ from cnnlab.runs.predict import predict_files
 from cnnlab.studio import create_app
 from cnnlab.studio.playground import sample
 from cnnlab.studio.uploads import MAX_UPLOAD_BYTES
+from cnnlab.train.execution import resolve_precision
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +127,7 @@ def test_predict_matches_cnnlab_predict(client, runs, run_id, tmp_path):
     assert "feature_maps" not in body and body["input"]["shape"] == [1, 32, 32]
     (expected,) = predict_files(load_run(runs / run_id), [file])
     assert body["probabilities"] == pytest.approx(expected.probabilities, abs=1e-6)
+    assert body["precision"] == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_predict_with_feature_maps_and_filters(client, run_id):

@@ -74,6 +74,30 @@ def test_evaluate_prints_metrics_and_json(run_dir, capsys):
     assert sum(map(sum, result["confusion_matrix"])) == 50 and 0 <= result["accuracy"] <= 1
 
 
+@pytest.mark.parametrize(("precision", "named"), [("fp32", "float32"), ("bf16", "bfloat16")])
+def test_evaluate_and_predict_take_a_precision_and_say_which(
+    run_dir, tmp_path, capsys, precision, named
+):
+    assert main(["evaluate", str(run_dir), "--precision", precision]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert named in head, head
+    args = ["evaluate", str(run_dir), "--split", "test[:50]", "--json", "--precision", precision]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == precision
+    image = digit_image(tmp_path / "one.png", "L")
+    assert main(["predict", str(run_dir), str(image), "--json", "--precision", precision]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert sum(result["probabilities"]) == pytest.approx(1, abs=1e-5)
+
+
+def test_an_unknown_inference_precision_is_a_usage_error(run_dir, tmp_path, capsys):
+    assert main(["evaluate", str(run_dir), "--precision", "fp16"]) == 2
+    assert "fp16" in capsys.readouterr().err
+    image = digit_image(tmp_path / "one.png", "L")
+    assert main(["predict", str(run_dir), str(image), "--precision", "int8"]) == 2
+    assert "int8" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "1"])
 def test_predict_takes_any_mode_and_size(run_dir, tmp_path, capsys, mode):
     suffix = ".jpg" if mode == "CMYK" else ".png"

@@ -84,7 +84,7 @@ def _conv_weights(trainer: Trainer) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_training_steps_autocast_but_evaluation_stays_float32(precision):
+def test_training_steps_autocast_and_evaluation_follows_its_own_setting(precision):
     seen: list[tuple[bool, torch.dtype]] = []  # (training mode, output dtype) per forward
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     model[2].register_forward_hook(
@@ -92,13 +92,17 @@ def test_training_steps_autocast_but_evaluation_stays_float32(precision):
     )
     model.input_size = (1, 8, 8)
     images = torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8)
-    trainer = Trainer(model, epochs=1, batch_size=8, verbose=0, precision=precision)
+    trainer = Trainer(
+        model, epochs=1, batch_size=8, verbose=0, precision=precision, eval_precision="fp32"
+    )
     trainer.fit((images, torch.randint(0, 3, (8,))))
     expected = torch.bfloat16 if precision == "bf16" else torch.float32
     assert [dtype for training, dtype in seen if training] == [expected]
     assert all(dtype == torch.float32 for training, dtype in seen if not training)
     trainer.predict(images)
     assert seen[-1] == (False, torch.float32)
+    trainer.predict(images, precision="bf16")
+    assert seen[-1] == (False, torch.bfloat16)
     assert trainer.history.rows[0]["loss"] > 0  # the loss saw float32 logits: finite, positive
 
 

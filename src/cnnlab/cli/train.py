@@ -33,6 +33,13 @@ from cnnlab.train import TrainConfig, Trainer
 from cnnlab.train.augmentation import augmentation_names
 from cnnlab.train.data import SPLIT_MODES
 from cnnlab.train.distributed import leave_world
+from cnnlab.train.execution import PRECISIONS
+
+PRECISION_HELP = (
+    "Arithmetic of the forward pass: auto (bfloat16 autocast on CPUs that multiply bfloat16 "
+    "natively, else float32), fp32 or bf16  [default: the run's training setting]"
+)
+PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16 autocast"}
 
 
 @click.command()
@@ -245,7 +252,8 @@ def _print_metrics(result: dict, classes: list[str]) -> None:
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @evaluation_options("the run's")
-def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help=PRECISION_HELP)
+def evaluate(run_dir, split, checkpoint, data_dir, no_download, precision, as_json):
     """Evaluate the model of RUN_DIR on a split: loss, accuracy, per-class precision/recall/F1
     (or pixel accuracy, IoU and Dice)."""
     run = load_run(run_dir, checkpoint)
@@ -254,7 +262,9 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
         run.config, split, data_dir, not no_download, source=run.layout.config
     )
     config = TrainConfig.from_json(run.config["train"])
-    trainer = Trainer(run.model, config, input_spec=run.input_spec, verbose=0)
+    trainer = Trainer(
+        run.model, config, input_spec=run.input_spec, verbose=0, eval_precision=precision
+    )
     result = trainer.evaluate(data)
     result = {"split": chosen, "checkpoint": str(run.checkpoint), **result}
     if as_json:
@@ -262,7 +272,8 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
         return
     click.echo(
         f"{run.config['run']['model']} on {job['dataset']} {chosen} "
-        f"({len(data):,} samples, {run.checkpoint.name}, epoch {run.epoch})"
+        f"({len(data):,} samples, {run.checkpoint.name}, epoch {run.epoch}, "
+        f"{PRECISION_NAMES[result['precision']]})"
     )
     _print_metrics(result, run.classes)
 
@@ -287,13 +298,19 @@ def evaluate(run_dir, split, checkpoint, data_dir, no_download, as_json):
     default=None,
     help="Folder for predicted masks (segmentation; default: RUN_DIR/predictions).",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help=PRECISION_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def predict(run_dir, files, top, invert, checkpoint, masks, as_json):
+def predict(run_dir, files, top, invert, checkpoint, masks, precision, as_json):
     """Predict image FILES (any size or mode) with the model of RUN_DIR."""
     if top < 1:
         raise CnnlabError(f"--top must be >= 1. Received: {top}")
     run = load_run(run_dir, checkpoint)
-    results = predict_files(run, list(files), invert, top, masks)
+    results = predict_files(run, list(files), invert, top, masks, precision)
     if as_json:
         click.echo(
             json.dumps(

@@ -14,9 +14,10 @@ from PIL import Image
 from cnnlab.data.images import read_image
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_path
-from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
 from cnnlab.runs.schema import check_input_spec
+from cnnlab.train.execution import resolve_precision
+from cnnlab.train.inference import forward_logits, prepare_model
 
 
 @dataclass
@@ -28,6 +29,12 @@ class FilePrediction:
     top: list[tuple[str, float]]
     inverted: bool
     mask: Path | None = None
+
+
+def run_precision(run: LoadedRun) -> str:
+    """The precision setting a run evaluates in by default: its training's (``auto`` for
+    runs that do not record one), so a run trained in float32 predicts in float32."""
+    return (run.config.get("train") or {}).get("precision") or "auto"
 
 
 def needs_inversion(image: torch.Tensor, invert: str) -> bool:
@@ -50,19 +57,26 @@ def predict_files(
     invert: str = "auto",
     top: int = 3,
     mask_dir: str | os.PathLike | None = None,
+    precision: str | None = None,
 ) -> list[FilePrediction]:
-    """Predict every file (all files are read and checked before any prediction)."""
+    """Predict every file (all files are read and checked before any prediction) in
+    ``precision`` (auto, fp32, bf16: :mod:`cnnlab.train.inference`; None: the run's
+    :func:`run_precision`)."""
+    device = next(run.model.parameters(), torch.empty(0)).device
+    precision = resolve_precision(precision or run_precision(run), device)
     if run.input_spec.kind != "image":
         raise CnnlabError(f"{run.run_dir} is a text model; it does not take image files")
     spec = run.input_spec
     check_input_spec(spec.to_json(), run.layout.config)  # before any image is resized to it
     images = [read_image(f, spec.channels, spec.size) for f in files]
+    channels_last = prepare_model(run.model, device)
     results = []
     for file, image in zip(files, images, strict=True):
         flip = needs_inversion(image, invert)
         raw = 255 - image if flip else image
         x = run.input_spec.apply(raw.unsqueeze(0))
-        probabilities = torch.softmax(main_output(run.model(x)).float(), dim=1)[0]
+        logits = forward_logits(run.model, x.to(device), precision, channels_last)
+        probabilities = torch.softmax(logits, dim=1)[0].cpu()
         if run.task == "segmentation":
             folder = Path(mask_dir) if mask_dir is not None else run.layout.predictions
             results.append(_mask_result(Path(file), probabilities, flip, folder, run.classes))

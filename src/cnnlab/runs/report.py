@@ -15,6 +15,12 @@ from cnnlab.train.results import Evaluation, metric_text
 
 MOST_CONFUSED = 5
 
+# how the validation numbers were computed; runs from before eval_precision evaluated in float32
+PRECISION_TEXT = {
+    "fp32": "float32",
+    "bf16": "bfloat16 autocast (weights, loss and metrics in float32)",
+}
+
 
 def _title(config: dict) -> str:
     run = config.get("run", {})
@@ -73,6 +79,9 @@ def _results(doc: Document, metrics: dict, history: History) -> None:
     for key, value in validation.items():
         if isinstance(value, float):
             rows.append([f"validation {key}", metric_text(key, value)])
+    if validation:
+        precision = validation.get("precision", "fp32")
+        rows.append(["validation computed in", PRECISION_TEXT.get(precision, str(precision))])
     for key in ("loss", "accuracy", "pixel_accuracy", "iou", "dice"):
         if key in final:
             rows.append([f"train {key} (last epoch)", metric_text(key, final[key])])

@@ -22,10 +22,12 @@ from torch import nn
 
 from cnnlab.models.info import main_output
 from cnnlab.runs.load import LoadedRun
-from cnnlab.runs.predict import needs_inversion
+from cnnlab.runs.predict import needs_inversion, run_precision
 from cnnlab.studio.errors import StudioError
 from cnnlab.studio.pictures import data_url, grey, signed
 from cnnlab.studio.schema import MAX_INPUT_PIXELS
+from cnnlab.train.execution import autocast, resolve_precision
+from cnnlab.train.inference import prepare_model
 
 MAX_LAYERS = 24
 MAX_CHANNELS = 32
@@ -117,15 +119,20 @@ def classify(
     run: LoadedRun, image: torch.Tensor, lock: threading.Lock, maps: bool, invert: str = "auto"
 ) -> dict:
     """Class probabilities of one ``C x H x W`` uint8 image, fed as ``cnnlab predict`` feeds a
-    file (``auto`` inverts a light-background grey image); with ``maps``, the feature maps.
+    file (``auto`` inverts a light-background grey image) and in the same precision (the
+    run's training setting: ``auto`` is bfloat16 autocast on CPUs that multiply bfloat16
+    natively); with ``maps``, the feature maps.
 
     ``lock`` guards the model: hooks must not record another request's forward pass.
     """
     check_classifier(run)
     flip = needs_inversion(image, invert)
     x = run.input_spec.apply((255 - image if flip else image).unsqueeze(0))  # 1 x C x H x W
+    precision = resolve_precision(run_precision(run), x.device)
     try:
-        with lock:
+        with lock, autocast(precision, x.device):
+            if prepare_model(run.model, x.device):  # as cnnlab predict feeds it: same numbers
+                x = x.contiguous(memory_format=torch.channels_last)
             logits, layers = forward_with_maps(run.model, x)
     except FORWARD_ERRORS as error:  # a config whose input the model cannot take
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -141,6 +148,7 @@ def classify(
         "classes": names,
         "top": {"class": names[best], "probability": probabilities[best]},
         "inverted": flip,
+        "precision": precision,
         "input": {"shape": list(x.shape[1:]), "image": data_url(_picture(x[0]))},
     }
     if maps:

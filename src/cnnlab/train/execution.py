@@ -8,11 +8,13 @@ hardware and torch version they were taken with, are in ``benchmarks/PROFILE.md`
 
 - precision: bfloat16 autocast in training steps, on CPUs that multiply bfloat16 natively
   (AVX512-BF16 or AMX): half the bytes per operand and twice the products per vector
-  instruction. Without that hardware bfloat16 is emulated and slower than float32, so
-  ``auto`` means float32 there. Weights, optimizer moments, the loss and the metrics stay
-  float32, and only training steps use it: evaluation and prediction run in float32, so
-  reported metrics are the ones ``cnnlab evaluate`` reproduces. PyTorch makes the same kind
-  of trade by default on recent NVIDIA GPUs, where cuDNN convolutions use TF32.
+  instruction. Without that hardware bfloat16 is emulated and slower than float32, so ``auto``
+  means float32 there. Weights, optimizer moments, the loss and the metrics stay float32.
+  Evaluation and prediction follow the same setting unless given their own (``eval_precision``,
+  resolved the same way): validation during a fit uses it too, so the reported metrics are the
+  ones ``cnnlab evaluate`` reproduces with the same precision, and the run records which it
+  was. PyTorch makes the same kind of trade by default on recent NVIDIA GPUs, where cuDNN
+  convolutions use TF32.
 - memory format: channels_last (NHWC) is oneDNN's native layout, so CPU convolutions skip
   the reorder of every input and output that NCHW costs; it is used for every 2-D
   convolutional model on CPU. On CUDA it pays only with reduced precision, whose tensor-core
@@ -42,6 +44,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CHANNELS_LAST = ("auto", "yes", "no")  # yes/no are written True/False in a config
 FUSED_DEVICES = ("cpu", "cuda")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
@@ -81,10 +84,10 @@ def native_bf16(device: torch.device) -> bool:
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
-def check_precision(setting: str) -> None:
+def check_precision(setting: str, name: str = "precision") -> None:
     if setting not in PRECISIONS:
         raise CnnlabError(
-            f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={setting!r}"
+            f"{name} must be one of {', '.join(PRECISIONS)}. Received: {name}={setting!r}"
         )
 
 
@@ -105,15 +108,22 @@ def check_channels_last(setting: bool | str) -> None:
         )
 
 
-def resolve_precision(setting: str, device: torch.device) -> str:
+def resolve_precision(setting: str, device: torch.device, name: str = "precision") -> str:
     """``fp32`` or ``bf16`` for a ``precision`` setting (``auto``: bf16 on CPUs with native
-    bf16; float32 on CUDA, where ``amp=True`` asks for float16)."""
-    check_precision(setting)
+    bf16; float32 on CUDA, where ``amp=True`` asks for float16). ``name`` names the setting
+    in errors."""
+    check_precision(setting, name)
     if setting == "auto":
         return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
     if setting == "bf16" and device.type not in ("cpu", "cuda"):
-        raise CnnlabError(f"precision='bf16' runs on cpu or cuda. Received: device={device}")
+        raise CnnlabError(f"{name}='bf16' runs on cpu or cuda. Received: device={device}")
     return setting
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The autocast context of a resolved precision (a no-op in float32)."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def has_conv2d(model: nn.Module) -> bool:
@@ -142,15 +152,15 @@ class Execution:
     fused_optimizer: bool
     threads: int
     allocator: str
+    eval_precision: str = "fp32"  # "fp32" or "bf16": evaluation, validation and prediction
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return AUTOCAST_DTYPES.get(self.precision)
 
     def autocast(self, device: torch.device) -> torch.autocast:
         """The autocast context of a training step (a no-op in float32)."""
-        dtype = self.autocast_dtype
-        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+        return autocast(self.precision, device)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -162,8 +172,12 @@ def resolve_execution(
     precision: str,
     channels_last: bool | str,
     amp: bool,
+    eval_precision: str | None = None,
 ) -> Execution:
-    """All choices at once; ``amp`` (float16 with loss scaling) wins on CUDA."""
+    """All choices at once; ``amp`` (float16 with loss scaling) wins on CUDA in training.
+    ``eval_precision`` (None: the ``precision`` setting) is resolved as ``precision`` is:
+    CUDA evaluates in float32 unless asked for ``bf16``."""
+    eval_precision = precision if eval_precision is None else eval_precision
     chosen = "fp16" if amp and device.type == "cuda" else resolve_precision(precision, device)
     return Execution(
         device=str(device),
@@ -172,4 +186,5 @@ def resolve_execution(
         fused_optimizer=device.type in FUSED_DEVICES,
         threads=torch.get_num_threads(),
         allocator=keep_freed_memory() if device.type == "cpu" else "default",
+        eval_precision=resolve_precision(eval_precision, device, "eval_precision"),
     )

@@ -40,12 +40,12 @@ from cnnlab.train.feed import (
     check_outputs,
     first_batch,
     fit_data,
-    prediction_parts,
     read,
     training_batches,
     warn_missing_classes,
 )
 from cnnlab.train.history import History
+from cnnlab.train.inference import chosen_precision, evaluate_batches, predict_samples
 from cnnlab.train.inputs import InputSpec, spec_for_data
 from cnnlab.train.lr_range import LRFind, range_test
 from cnnlab.train.metrics import MetricFunction, MetricState, scalar_metrics, user_metrics
@@ -53,7 +53,7 @@ from cnnlab.train.objective import LossFunction, Objective, float_output, match_
 from cnnlab.train.optim import Factories
 from cnnlab.train.profiling import Profiler
 from cnnlab.train.progress import ProgressBar
-from cnnlab.train.results import Evaluation, Prediction, prediction_context
+from cnnlab.train.results import Evaluation, Prediction
 from cnnlab.train.state import TrainingState, capture, restore
 from cnnlab.train.update import Update
 
@@ -88,6 +88,9 @@ class Trainer:
         verbose: 0 silent, 1 a progress bar per epoch and a summary line, 2 the line only.
         sync_every: read the running loss from the device every N steps (progress, NaN guard).
         eval_batch_size: batch size of evaluation and prediction.
+        eval_precision: arithmetic of evaluation (validation included) and prediction:
+            ``auto``, ``fp32`` or ``bf16``; None: the ``precision`` setting
+            (:mod:`cnnlab.train.inference`).
         profiler: told each part of the work (:mod:`cnnlab.train.profiling`); default none.
     """
 
@@ -107,6 +110,7 @@ class Trainer:
         verbose: int = 1,
         sync_every: int = 25,
         eval_batch_size: int = 512,
+        eval_precision: str | None = None,
         profiler: Profiler | None = None,
         **settings,
     ) -> None:
@@ -125,7 +129,7 @@ class Trainer:
             self.device = torch.device("cuda", self.world.local_rank)
         self.model = model.to(self.device)
         self.execution = resolve_execution(
-            self.model, self.device, cfg.precision, cfg.channels_last, cfg.amp
+            self.model, self.device, cfg.precision, cfg.channels_last, cfg.amp, eval_precision
         )
         if self.execution.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -341,46 +345,29 @@ class Trainer:
         all_reduce_sum(list(total.state_dict().values()), self.world)
         return total
 
-    @torch.inference_mode()
-    def _evaluate(self, batches, task: str) -> Evaluation:
+    def _evaluate(self, batches, task: str, precision: str | None = None) -> Evaluation:
         """Loss and metrics over ``batches`` of model-ready (inputs, targets), summed over
-        all processes."""
-        self.model.eval()
-        top_k = self.config.top_k
-        state = MetricState(self.num_outputs, task, top_k, self.metrics).to(self.device)
-        for inputs, targets in batches:
-            logits = main_output(self._forward(self.model, inputs)).float()
-            target = match_target(logits, targets)
-            state.update(self.objective.loss(logits, target), logits, target)
-        return Evaluation(self._reduced(state).result(), self.classes)
+        all processes, in ``precision`` (default: ``eval_precision``)."""
+        return evaluate_batches(self, batches, task, chosen_precision(self, precision))
 
-    def evaluate(self, x, y=None) -> Evaluation:
+    def evaluate(self, x, y=None, *, precision: str | None = None) -> Evaluation:
         """Loss and metrics (with per-class values and the confusion matrix) on ``x`` (any
-        data :meth:`fit` takes), or on inputs ``x`` and targets ``y``."""
+        data :meth:`fit` takes), or on inputs ``x`` and targets ``y``; ``precision`` (auto,
+        fp32, bf16) overrides ``eval_precision`` and is named in the result."""
         data = read((x, y) if y is not None else x, self.data_format, "evaluation data")
         fitted = (self.input_spec, self.task, self.classes)
+        precision = chosen_precision(self, precision)  # refused before any work
         self._set_model_and_data(data)
-        result = self._evaluate(EvaluationBatches(data, self._feed()), self.task)
+        result = self._evaluate(EvaluationBatches(data, self._feed()), self.task, precision)
         if fitted[0] is not None:  # evaluating other data does not change what fit set
             self.input_spec, self.task, self.classes = fitted
         return result
 
-    @torch.inference_mode()
-    def predict(self, x) -> Prediction:
+    def predict(self, x, *, precision: str | None = None) -> Prediction:
         """Class probabilities (softmax) and classes for inputs ``x``: an array or tensor of
-        samples (uint8 images, float images, token ids), a data set, or a DataLoader."""
-        parts, first, targets = prediction_parts(x, self.data_format, self.eval_batch_size)
-        task_of = targets if targets is not None else torch.zeros(1)
-        spec = self.input_spec or spec_for_data(self.model, first, task_of)
-        self.model.eval()
-        probabilities = torch.cat(
-            [
-                torch.softmax(main_output(self._forward(self.model, part)).float(), dim=1)
-                for part in (spec.apply(p).to(self.device) for p in parts)
-            ]
-        ).cpu()
-        context = prediction_context(x, self.classes)
-        return Prediction(probabilities, probabilities.argmax(1), **context)
+        samples (uint8 images, float images, token ids), a data set, or a DataLoader;
+        ``precision`` (auto, fp32, bf16) overrides ``eval_precision``."""
+        return predict_samples(self, x, chosen_precision(self, precision))
 
     def position(self) -> dict[str, int]:
         """Where the fit is: completed epochs, steps into the current epoch, steps in all."""
