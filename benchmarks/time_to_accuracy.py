@@ -8,7 +8,7 @@ history's per-epoch ``time``: training steps and validation, not start-up), and 
 at the end of the first epoch that reached 99.0% and 99.5%.
 
 Run: ``.venv/bin/python benchmarks/time_to_accuracy.py [--rounds 3] [--only fastcnn]``;
-results in ``benchmarks/results/time_to_accuracy.json``. ``--threads 1`` sets
+results in ``benchmarks/results/time_to_accuracy[-ONLY].json``. ``--threads 1`` sets
 ``OMP_NUM_THREADS`` for the children (a loaded machine).
 """
 
@@ -89,7 +89,9 @@ def main() -> None:
         cells += [summary([r[f"seconds_to_{v}"] for r in runs]) for v in (0.99, 0.995)]
         print(f"{label:<30} {cells[0]:<26} {cells[1]:<22} {cells[2]:<22} {cells[3]}")
     record = {"commands": {k: COMMANDS[k] for k in chosen}, "threads": options.threads}
-    (RESULTS / "time_to_accuracy.json").write_text(json.dumps(record | {"runs": results}, indent=1))
+    tag = "-" + "".join(c if c.isalnum() else "-" for c in options.only) if options.only else ""
+    path = RESULTS / f"time_to_accuracy{tag}.json"
+    path.write_text(json.dumps(record | {"runs": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def test_the_fast_recipe_learns_real_digits(tmp_path):
     if not (ROOT / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"no MNIST in {ROOT}")
     args = ["train", "fastcnn", "--dataset", "mnist", "--train-split", "test[:4000]"]
-    args += ["--val-split", "test[8000:]", "--recipe", "digits-fast", "--epochs", "2"]
+    args += ["--val-split", "test[8000:]", "--recipe", "digits-fast"]
     assert main([*args, "--quiet", "--out", str(tmp_path)]) == 0
     (run,) = list(tmp_path.iterdir())
     with open(run / "history.csv") as file:
