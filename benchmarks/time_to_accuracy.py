@@ -34,7 +34,8 @@ COMMANDS = {
     "lenet5 --recipe plain": f"lenet5 {SPLITS} --recipe plain",
     "mnist-cnn --recipe plain": f"mnist-cnn {SPLITS} --recipe plain",
     "fastcnn --recipe digits-fast": f"fastcnn {SPLITS} --recipe digits-fast",
-    "fastcnn (card recipe)": f"fastcnn {SPLITS}",
+    "fastcnn digits-fast x12 shift": f"fastcnn {SPLITS} --recipe digits-fast --epochs 12 "
+    "--augment shift",
 }
 
 
