@@ -95,3 +95,11 @@ def test_textcnn_parameters_follow_kim():
 
 def test_inception_block_parameters():
     assert count_params(create_model("inception-block")) == 163_696
+
+
+@pytest.mark.parametrize(("widths", "expected"), [((24, 48, 96), 157_330), ((16, 32, 64), 70_330)])
+def test_fastcnn_counts_by_hand(widths, expected):
+    stem, one, two = widths
+    convs = [(1, stem), (stem, one), (one, one), (one, two), (two, two)]
+    by_hand = sum(9 * c_in * c_out + 2 * c_out for c_in, c_out in convs) + two * 10 + 10  # BN: 2
+    assert by_hand == expected == count_params(create_model("fastcnn", widths=widths))

@@ -45,7 +45,16 @@ def _logits(out) -> torch.Tensor:
 
 
 def test_registry_lists_the_whole_zoo():
-    expected = {"mlp", "mnist-cnn", "lenet5", "inception-block", "googlenet", "unet", "textcnn"}
+    expected = {
+        "mlp",
+        "mnist-cnn",
+        "lenet5",
+        "fastcnn",
+        "inception-block",
+        "googlenet",
+        "unet",
+        "textcnn",
+    }
     expected |= {
         f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)
     }

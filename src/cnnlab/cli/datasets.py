@@ -9,6 +9,7 @@ import click
 from cnnlab.cli.options import DATA_DIR_HELP, parse_options
 from cnnlab.data import dataset_info, list_datasets, load
 from cnnlab.data.download import data_root
+from cnnlab.data.recipes import get_recipe
 from cnnlab.errors import CnnlabError
 
 MIRROR_HELP = "Base URL replacing the canonical source (default: $CNNLAB_MIRROR)."
@@ -57,6 +58,7 @@ def info(name: str, data_dir: str | None) -> None:
         f"source:      {meta.source}",
         f"license:     {meta.license}",
         f"citation:    {meta.citation or '-'}",
+        f"recipe:      {(meta.recipe or get_recipe('plain')).name} (cnnlab train's defaults)",
         f"data dir:    {data_root(data_dir)}",
     ]
     lines += [f"file:        {f}  md5 {md5 or '(none published)'}" for f, md5 in meta.files.items()]

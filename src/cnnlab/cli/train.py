@@ -24,11 +24,13 @@ from cnnlab.cli.options import (
     run_folder_options,
 )
 from cnnlab.cli.settings import settings_from_options, settings_options
+from cnnlab.data.recipes import recipe_names
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import TrainJob, load_run, resume_job, run_job
+from cnnlab.runs import TrainJob, apply_recipe, load_run, resume_job, run_job
 from cnnlab.runs.job import evaluation_data, progress
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.predict import predict_files
+from cnnlab.runs.recipe import AUTO
 from cnnlab.train import TrainConfig, Trainer
 from cnnlab.train.augmentation import augmentation_names
 from cnnlab.train.data import SPLIT_MODES
@@ -60,6 +62,15 @@ PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16 autocast"}
     default="stratified",
     show_default=True,
     help="How --validation-split holds out: per class, seeded random, or the last samples.",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice([AUTO, *recipe_names()]),
+    default=AUTO,
+    show_default=True,
+    help="Settings to start from: auto (the data set's card: cnnlab datasets info NAME), plain "
+    "(Adam 1e-3, constant rate, no augmentation) or a named recipe; flags override each piece "
+    "(the defaults shown below are plain's).",
 )
 @settings_options(TrainConfig)
 @click.option(
@@ -109,6 +120,7 @@ def train(
     val_split,
     validation_split,
     split,
+    recipe,
     augment,
     model_args,
     dataset_options,
@@ -129,6 +141,7 @@ def train(
 
     \b
     cnnlab train lenet5 --dataset mnist --train-split 'test[:8000]' --val-split 'test[8000:]'
+    cnnlab train lenet5 --dataset mnist --recipe plain --epochs 20
     cnnlab train lenet5 --dataset digits --epochs 20 --out runs
     cnnlab train lenet5 --dataset digits --lr-find
     cnnlab train --resume runs/lenet5-digits-20261126-101500
@@ -176,6 +189,8 @@ def train(
             augment=augment,
             train=settings_from_options(TrainConfig, settings),
         )
+        given = [p.name for p in ctx.command.params if _given(ctx, p.name)]
+        job = apply_recipe(job, recipe, keep=given)
         if lr_find:
             default = f"{model.rpartition(':')[2]}-{dataset}"
             lr_find_job(job, out, data_dir, download, name or default, device)

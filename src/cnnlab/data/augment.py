@@ -154,3 +154,44 @@ def elastic_deform(
     base = F.affine_grid(identity, [n, 1, h, w], align_corners=False)  # N x H x W x 2 (x, y)
     offset = torch.stack([dense[:, 0] * (2 / w), dense[:, 1] * (2 / h)], dim=-1)
     return _sample(images, masks, base + offset, mode, padding_mode)
+
+
+def random_shift(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    pixels: int = 2,
+    flip: float = 0.0,
+    generator: torch.Generator | None = None,
+):
+    """Random whole-pixel shifts of up to ``pixels`` in each direction (zeros come in), and a
+    horizontal mirror with probability ``flip``: a random crop of the zero-padded image, as in
+    the CIFAR ResNets (Krizhevsky et al. 2012; He et al. 2016, 4 px and flips).
+
+    Exact and cheap: no interpolation, one slice per distinct offset in the batch.
+
+    Returns:
+        images, or (images, masks) when masks are given.
+    """
+    _check(images, masks)
+    if pixels < 0:
+        raise CnnlabError(f"pixels must be >= 0. Received: pixels={pixels}")
+    n, _, h, w = images.shape
+    offsets = torch.randint(2 * pixels + 1, (n, 2), generator=generator)
+    mirror = torch.rand(n, generator=generator) < flip
+    padded = F.pad(images, (pixels,) * 4)  # N x C x (H + 2p) x (W + 2p)
+    out = torch.empty_like(images)
+    padded_masks = F.pad(masks, (pixels,) * 4) if masks is not None else None
+    out_masks = torch.empty_like(masks) if masks is not None else None
+    codes = offsets[:, 0] * (2 * pixels + 1) + offsets[:, 1]
+    for code in codes.unique().tolist():
+        rows = (codes == code).nonzero().squeeze(1).to(images.device)
+        dy, dx = divmod(code, 2 * pixels + 1)
+        out[rows] = padded[rows, :, dy : dy + h, dx : dx + w]
+        if out_masks is not None:
+            out_masks[rows] = padded_masks[rows, dy : dy + h, dx : dx + w]
+    if flip > 0:
+        flipped = mirror.nonzero().squeeze(1).to(images.device)
+        out[flipped] = out[flipped].flip(-1)
+        if out_masks is not None:
+            out_masks[flipped] = out_masks[flipped].flip(-1)
+    return out if masks is None else (out, out_masks)

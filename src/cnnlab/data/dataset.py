@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from cnnlab.data.recipes import Recipe
 from cnnlab.data.text import Vocabulary
 from cnnlab.display import Html, block, facts, gallery, heading, png, table, tile
 from cnnlab.errors import CnnlabError
@@ -75,6 +76,8 @@ class DatasetInfo:
         license: license as published by the authors.
         citation: the reference to cite.
         files: remote file name -> published md5 (``None`` where none is published).
+        recipe: the training recipe ``cnnlab train`` starts from on this data set
+            (:mod:`cnnlab.data.recipes`; None: the plain settings).
     """
 
     name: str
@@ -87,6 +90,7 @@ class DatasetInfo:
     license: str
     citation: str
     files: dict[str, str | None] = field(default_factory=dict)
+    recipe: Recipe | None = None
 
 
 @dataclass(repr=False)

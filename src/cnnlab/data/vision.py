@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.data import cifar
+from cnnlab.data import cifar, recipes
 from cnnlab.data.dataset import Dataset, DatasetInfo
 from cnnlab.data.download import by_hand, fetch, source_url
 from cnnlab.data.idx import read_idx
@@ -42,6 +42,7 @@ MNIST = DatasetInfo(
         "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
         "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
     },
+    recipe=recipes.DIGITS,
 )
 
 FASHION_MNIST = DatasetInfo(
@@ -97,6 +98,7 @@ CIFAR10 = DatasetInfo(
     citation="Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Tech. report, "
     "University of Toronto, 2009.",
     files={"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
+    recipe=recipes.NATURAL_IMAGES,
 )
 
 DIGITS = DatasetInfo(

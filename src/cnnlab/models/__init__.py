@@ -7,6 +7,7 @@
 """
 
 from cnnlab.models import (  # noqa: F401  (importing registers the builders)
+    fastcnn,
     googlenet,
     lenet,
     mlp,

@@ -9,6 +9,7 @@ from cnnlab.runs.ensemble import EnsembleEvaluation, ensemble_runs
 from cnnlab.runs.job import TrainJob, resume_job, run_job
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.load import LoadedRun, load_run
+from cnnlab.runs.recipe import apply_recipe
 from cnnlab.runs.recorder import RunRecorder
 from cnnlab.runs.report import write_report
 from cnnlab.runs.tensorboard import TensorBoardLogger
@@ -20,6 +21,7 @@ __all__ = [
     "RunRecorder",
     "TensorBoardLogger",
     "TrainJob",
+    "apply_recipe",
     "ensemble_runs",
     "load_run",
     "resume_job",

@@ -66,6 +66,8 @@ class TrainJob:
         dataset_options: loader options (``length=`` for sms-spam, ...).
         augment: ``none`` or a registered augmentation (``shift-rotate``, ``flip-elastic``).
         mean, std: per-channel standardization of inputs (None: only the 1/255 scaling).
+        recipe: the recipe the settings started from (recorded by
+            :func:`~cnnlab.runs.apply_recipe`; ``train`` and ``augment`` are what count).
         train: the training settings.
     """
 
@@ -82,6 +84,7 @@ class TrainJob:
     std: list[float] | None = None
     model_folder: str | None = None
     data_dir: str | None = None
+    recipe: str = "plain"
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_json(self) -> dict:

@@ -256,6 +256,7 @@ RUN = obj(
         "split": one_of(SPLIT_MODES),
         "dataset_options": obj(),
         "augment": one_of(tuple(augmentation_names())),
+        "recipe": optional(NAME),
         "mean": optional(MEANS),
         "std": optional(STDS),
         "data_dir": optional(TEXT),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from cnnlab.data.augment import elastic_deform, random_affine
+from cnnlab.data.augment import elastic_deform, random_affine, random_shift
 from cnnlab.registry import Registry
 
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -29,6 +29,21 @@ def shift_rotate(inputs, targets, generator):
     if targets.ndim == 3:
         return random_affine(inputs, targets, degrees=10, translate=0.1, generator=generator)
     return random_affine(inputs, degrees=10, translate=0.1, generator=generator), targets
+
+
+def shift(inputs, targets, generator):
+    """Whole-pixel shifts of up to 2 px: digits move in their box, nothing is resampled."""
+    if targets.ndim == 3:
+        return random_shift(inputs, targets, pixels=2, generator=generator)
+    return random_shift(inputs, pixels=2, generator=generator), targets
+
+
+def flip_crop(inputs, targets, generator):
+    """Natural images: a random crop of the image padded by 4 px and a left-right mirror
+    with probability 0.5 (the CIFAR ResNets' augmentation)."""
+    if targets.ndim == 3:
+        return random_shift(inputs, targets, pixels=4, flip=0.5, generator=generator)
+    return random_shift(inputs, pixels=4, flip=0.5, generator=generator), targets
 
 
 def flip_elastic(inputs, targets, generator):
@@ -51,6 +66,8 @@ def flip_elastic(inputs, targets, generator):
 AUGMENTATIONS: Registry[Augment] = Registry("augmentation")
 AUGMENTATIONS.add("shift-rotate", shift_rotate)
 AUGMENTATIONS.add("flip-elastic", flip_elastic)
+AUGMENTATIONS.add("shift", shift)
+AUGMENTATIONS.add("flip-crop", flip_crop)
 NO_AUGMENTATION = "none"
 
 
