@@ -14,10 +14,31 @@ from cnnlab.train.metrics import (
     MetricState,
     classification_report,
     confusion_matrix,
+    predicted_class,
     segmentation_report,
 )
 
 labels = st.lists(st.integers(0, 4), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 3),
+    st.integers(1, 5),
+    st.integers(1, 6),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
+)
+def test_predicted_class_is_argmax_ties_included(n, k, side, channels_last, dim0, seed):
+    # Scores from three values: ties are frequent, and both must pick the first maximum.
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, 3, (n, k, side, side), generator=generator).float()
+    if channels_last:
+        scores = scores.contiguous(memory_format=torch.channels_last)
+    if dim0:
+        assert torch.equal(predicted_class(scores[0], dim=0), scores[0].argmax(0))
+    assert torch.equal(predicted_class(scores), scores.argmax(1))
 
 
 @settings(max_examples=60, deadline=None)

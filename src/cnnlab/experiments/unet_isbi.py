@@ -28,7 +28,7 @@ from cnnlab.experiments.registry import register_experiment
 from cnnlab.models import create_model
 from cnnlab.models.unet import unet_sizes
 from cnnlab.train.augmentation import get_augment
-from cnnlab.train.metrics import confusion_matrix, segmentation_report
+from cnnlab.train.metrics import confusion_matrix, predicted_class, segmentation_report
 
 MEMBRANE, CELL = 0, 1
 LITERATURE = "warping error 0.000353, Rand error 0.0382 (challenge test set; Ronneberger 2015)"
@@ -118,7 +118,8 @@ def overlap_tile_predict(model: nn.Module, images: torch.Tensor, size: int) -> t
         for i in range(steps):
             for j in range(steps):
                 tile = padded[..., i * out : i * out + size, j * out : j * out + size]
-                result[:, i * out : (i + 1) * out, j * out : (j + 1) * out] = model(tile).argmax(1)
+                pred = predicted_class(model(tile))
+                result[:, i * out : (i + 1) * out, j * out : (j + 1) * out] = pred
     return result[:, :side, :side]
 
 

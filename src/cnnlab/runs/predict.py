@@ -18,6 +18,7 @@ from cnnlab.runs.load import LoadedRun
 from cnnlab.runs.schema import check_input_spec
 from cnnlab.train.execution import resolve_precision
 from cnnlab.train.inference import forward_logits, prepare_model
+from cnnlab.train.metrics import predicted_class
 
 
 @dataclass
@@ -99,7 +100,7 @@ def _mask_result(
 ) -> FilePrediction:
     """The mask as a PNG (class k at gray k * 255 / (K - 1)) and each class's share of the
     pixels, largest first."""
-    mask = probabilities.argmax(0)
+    mask = predicted_class(probabilities, dim=0)
     k = probabilities.shape[0]
     out = folder / f"{file.stem}.mask.png"
     scale = 255 // max(1, k - 1)

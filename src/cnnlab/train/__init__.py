@@ -22,7 +22,7 @@ from cnnlab.train.finetune import FineTuned, fine_tune
 from cnnlab.train.history import History
 from cnnlab.train.inputs import InputSpec
 from cnnlab.train.lr_range import LRFind
-from cnnlab.train.metrics import MetricState, confusion_matrix
+from cnnlab.train.metrics import MetricState, confusion_matrix, predicted_class
 from cnnlab.train.profiling import Profiler, SectionTimer
 from cnnlab.train.progress import ProgressBar
 from cnnlab.train.results import Evaluation, Prediction
@@ -56,5 +56,6 @@ __all__ = [
     "fine_tune",
     "fit",
     "lr_find",
+    "predicted_class",
     "seed_everything",
 ]

@@ -20,7 +20,7 @@ from cnnlab.models.info import main_output
 from cnnlab.train.execution import autocast, resolve_channels_last, resolve_precision
 from cnnlab.train.feed import prediction_parts
 from cnnlab.train.inputs import spec_for_data
-from cnnlab.train.metrics import MetricState
+from cnnlab.train.metrics import MetricState, predicted_class
 from cnnlab.train.objective import match_target
 from cnnlab.train.results import Evaluation, Prediction, prediction_context
 
@@ -64,7 +64,7 @@ def predict_samples(trainer, x, precision: str) -> Prediction:
         outputs.append(torch.softmax(main_output(output).float(), dim=1))
     probabilities = torch.cat(outputs).cpu()
     context = prediction_context(x, trainer.classes)
-    return Prediction(probabilities, probabilities.argmax(1), **context)
+    return Prediction(probabilities, predicted_class(probabilities), **context)
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> bool:
