@@ -4,8 +4,8 @@ sub-folder per class (the ``image-folder`` layout), the same bytes for the same 
 Each image is a smooth two-colour gradient (random colours and direction) with one filled
 shape drawn on it; the class decides the shape's kind and rough place (10 classes: disc, square
 or triangle in one of several places), so a small CNN learns the classes in a few hundred steps
-while no two images are alike. Smooth content keeps the JPEGs small (about 3-5 kB at 96 x 96),
-so a million images take a few GB on disk and 27.6 GB once decoded (1e6 x 3 x 96 x 96 bytes).
+while no two images are alike. Smooth content keeps the JPEGs small (about 1.5 kB at 96 x 96),
+so a million images take about 1.5 GB on disk and 27.6 GB once decoded (1e6 x 3 x 96 x 96 bytes).
 
 Run: ``python benchmarks/make_image_folder.py OUT --count 1000000 [--size 96] [--workers 2]``;
 an existing complete folder is kept (its ``done.json`` names count, size and seed).
