@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from cache_folders import make_folder
-from cnnlab.data import InMemoryLoader, build_cache
+from cnnlab.data import InMemoryLoader, build_cache, load
 from cnnlab.data.stream import BatchReader, StreamLoader
 from cnnlab.errors import CnnlabError
+from cnnlab.train import Trainer, seed_everything
+from cnnlab.train.augmentation import flip_crop
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,40 @@ def test_bad_arguments_get_one_clear_line(cache):
         StreamLoader(cache, 8, rank=2, world_size=2)
     with pytest.raises(CnnlabError, match="batch_size must be >= 1"):
         StreamLoader(cache, 0)
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten()
+        )
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.head(self.net(x))
+
+
+def trained(train, validation) -> tuple[dict, Trainer]:
+    seed_everything(0)
+    settings = {"epochs": 2, "batch_size": 16, "seed": 0, "deterministic": True}
+    trainer = Trainer(Small(), verbose=0, augment=flip_crop, **settings)
+    trainer.fit(train, validation)
+    return trainer.model.state_dict(), trainer
+
+
+def test_streamed_and_in_memory_training_give_identical_weights(cache):
+    """Augmented on the batch tensor, validated on the cache: the same run, bit for bit."""
+    memory = load("image-folder", path=cache.source, size=12, download=False)
+    streamed_weights, streamed = trained(cache, cache)
+    memory_weights, in_memory = trained(memory, memory)
+    for key, value in memory_weights.items():
+        assert torch.equal(value, streamed_weights[key]), key
+    assert streamed.validation_result == in_memory.validation_result
+    assert streamed.data_source == {
+        "train": f"stream from {cache.folder}",
+        "data_path": "stream",
+        "exact_resume": True,
+    }
+    assert in_memory.data_source["data_path"] == "in-memory"
+    assert streamed.classes == list(cache.classes)
