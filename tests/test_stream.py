@@ -61,6 +61,14 @@ def test_every_order_option_matches(cache, options):
     assert_same(stream, memory)
 
 
+def test_reading_ahead_leaves_the_global_generator_alone(cache):
+    """Dropout draws from it: an extra draw at a resumed epoch's start would shift it."""
+    stream = StreamLoader(cache, batch_size=16, workers=2)
+    before = torch.get_rng_state()
+    assert len(list(stream)) == 6
+    assert torch.equal(before, torch.get_rng_state())
+
+
 def test_skip_reads_none_of_the_skipped_batches(cache, monkeypatch):
     asked = []
     read = BatchReader.__getitem__
