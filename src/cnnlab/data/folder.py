@@ -42,7 +42,7 @@ INFO = DatasetInfo(
 )
 
 
-def _split_folder(path: Path, split: str) -> Path:
+def split_folder(path: Path, split: str) -> Path:
     if (path / split).is_dir():
         return path / split
     if split == "train" and not (path / "test").is_dir():
@@ -107,7 +107,7 @@ def image_folder(
     if mode not in (None, "L", "RGB"):
         raise CnnlabError(f"mode must be 'L' or 'RGB'. Received: mode={mode!r}")
     hw = parse_pair(size, "size") if size is not None else None
-    folder = _split_folder(base, split)
+    folder = split_folder(base, split)
     classes = class_names(base)
     files = class_images(folder, classes)
     images = [open_image(f) for f, _ in files]

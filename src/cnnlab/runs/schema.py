@@ -260,6 +260,8 @@ RUN = obj(
         "mean": optional(MEANS),
         "std": optional(STDS),
         "data_dir": optional(TEXT),
+        "data_path": one_of(("auto", "in-memory", "stream")),
+        "data_cache": optional(TEXT),
         "command": optional(TEXT),
     }
 )
