@@ -130,3 +130,16 @@ def test_bad_input_gets_one_clear_line(tmp_path):
         build_cache(tmp_path / "missing", tmp_path / "cache", size=16)
     with pytest.raises(CnnlabError, match="holds no data cache"):
         open_cache(tmp_path)
+
+
+def test_simplejpeg_decodes_the_pillow_bytes(tmp_path, monkeypatch):
+    """The fast path (cnnlab[fast-jpeg]) changes the speed of a build, never its bytes."""
+    pytest.importorskip("simplejpeg")
+    from cnnlab.data import jpeg
+
+    source = make_folder(tmp_path / "src")
+    Image.new("CMYK", (20, 20), (10, 200, 30, 5)).save(source / "cat" / "cmyk.jpg")
+    fast = build_cache(source, tmp_path / "fast", size=16, progress=False, workers=0)
+    monkeypatch.setattr(jpeg, "simplejpeg", None)
+    pillow = build_cache(source, tmp_path / "pillow", size=16, progress=False, workers=0)
+    assert cache_bytes(fast.folder) == cache_bytes(pillow.folder)

@@ -35,6 +35,7 @@ from cnnlab.data.disk_cache import (
 )
 from cnnlab.data.folder import GRAY_MODES, decode
 from cnnlab.data.images import open_image
+from cnnlab.data.jpeg import read_image
 from cnnlab.errors import CnnlabError
 from cnnlab.files import write_json
 from cnnlab.shapes import parse_pair
@@ -45,7 +46,7 @@ FULL_DISK = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 def decode_chunk(files: list[str], mode: str, size: tuple[int, int]) -> np.ndarray:
     """The images ``files`` as n x C x H x W uint8, decoded as ``image-folder`` decodes them."""
-    arrays = [decode(open_image(f), mode, size) for f in files]
+    arrays = [decode(read_image(Path(f)), mode, size) for f in files]
     stacked = np.stack(arrays)
     if mode == "L":
         return stacked[:, None]  # n x 1 x H x W
