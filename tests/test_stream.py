@@ -91,6 +91,8 @@ def test_each_rank_reads_its_share_of_every_global_batch(cache):
 
 
 def test_bad_arguments_get_one_clear_line(cache):
+    with pytest.raises(CnnlabError, match="Received: DiskCache; pass validation_data"):
+        Trainer(Small(), epochs=1, verbose=0).fit(cache, validation_split=0.2)
     with pytest.raises(CnnlabError, match="rank must be in"):
         StreamLoader(cache, 8, rank=2, world_size=2)
     with pytest.raises(CnnlabError, match="batch_size must be >= 1"):

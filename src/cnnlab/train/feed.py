@@ -73,8 +73,8 @@ def fit_data(
     if validation is None and validation_split:
         if not isinstance(train, Samples):
             raise CnnlabError(
-                "validation_split needs data cnnlab holds, not a DataLoader; "
-                "pass validation_data instead"
+                "validation_split needs data held in memory, not a DataLoader or a disk "
+                f"cache. Received: {type(train).__name__}; pass validation_data instead"
             )
         return split_validation(train, validation_split, split, seed)
     if validation is not None:
