@@ -1,6 +1,7 @@
 """The on-disk data cache: equal to the in-memory decode, resumed exactly after SIGKILL,
 refused when the source changed or the build did not finish (a full disk included)."""
 
+import fcntl
 import json
 import os
 import signal
@@ -50,15 +51,27 @@ def slow(*args):
     time.sleep(0.03)
     return decode(*args)
 cache_build.decode_chunk = slow
-cache_build.build_cache({source!r}, {cache!r}, size=(16, 16), progress=False, workers=0, chunk=4)
+cache_build.build_cache(
+    {source!r}, {cache!r}, size=(16, 16), progress=False, workers={workers}, chunk=4
+)
 """
 
 
-def test_a_killed_build_resumes_to_the_same_bytes(tmp_path):
+def lock_is_free(cache: Path) -> bool:
+    with open(cache / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_killed_build_resumes_to_the_same_bytes(tmp_path, workers):
     source = make_folder(tmp_path / "src")
     whole = build_cache(source, tmp_path / "whole", size=16, progress=False, workers=0)
     cache = tmp_path / "cache"
-    script = BUILD.format(src=SRC, source=str(source), cache=str(cache))
+    script = BUILD.format(src=SRC, source=str(source), cache=str(cache), workers=workers)
     process = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 60
     while True:
@@ -73,6 +86,10 @@ def test_a_killed_build_resumes_to_the_same_bytes(tmp_path):
     assert 0 < written < 90
     with pytest.raises(CnnlabError, match="unfinished cache"):
         open_cache(cache)
+    deadline = time.monotonic() + 5  # the killed builder's decoders died with it
+    while not lock_is_free(cache):
+        assert time.monotonic() < deadline, "an orphaned decoder holds the cache's lock"
+        time.sleep(0.05)
     resumed = build_cache(source, cache, size=16, progress=False, workers=0)
     assert cache_bytes(resumed.folder) == cache_bytes(whole.folder)
 
@@ -143,3 +160,14 @@ def test_simplejpeg_decodes_the_pillow_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(jpeg, "simplejpeg", None)
     pillow = build_cache(source, tmp_path / "pillow", size=16, progress=False, workers=0)
     assert cache_bytes(fast.folder) == cache_bytes(pillow.folder)
+
+
+def test_two_builders_at_once_make_one_cache(tmp_path):
+    """As two torchrun processes would: the second waits for the first, then reads it."""
+    source = make_folder(tmp_path / "src")
+    whole = build_cache(source, tmp_path / "whole", size=16, progress=False, workers=0)
+    cache = tmp_path / "cache"
+    script = BUILD.format(src=SRC, source=str(source), cache=str(cache), workers=0)
+    builders = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
+    assert [b.wait(timeout=120) for b in builders] == [0, 0]
+    assert cache_bytes(open_cache(cache, source).folder) == cache_bytes(whole.folder)

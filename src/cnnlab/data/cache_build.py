@@ -12,9 +12,12 @@ chunks per worker in flight, so memory stays bounded whatever the folder's size.
 from __future__ import annotations
 
 import errno
+import fcntl
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +39,13 @@ from cnnlab.data.disk_cache import (
 from cnnlab.data.folder import GRAY_MODES, decode
 from cnnlab.data.images import open_image
 from cnnlab.data.jpeg import read_image
+from cnnlab.data.workers import die_with_parent
 from cnnlab.errors import CnnlabError
 from cnnlab.files import write_json
 from cnnlab.shapes import parse_pair
 
 CHUNK = 256
+LOCK = ".lock"
 FULL_DISK = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -61,12 +66,12 @@ def _header_mode(file: Path) -> str:
         return open_image(file).mode  # raises the one-line error naming the file
 
 
-def _fresh_manifest(source: Path, files, classes, mode, size, print_) -> dict:
+def _fresh_manifest(source: Path, files, classes, mode, size, digest: str) -> dict:
     channels = 1 if mode == "L" else 3
     return {
         "version": FORMAT_VERSION,
         "source": str(source),
-        "fingerprint": print_,
+        "fingerprint": digest,
         "count": len(files),
         "shape": [channels, *size],
         "mode": mode,
@@ -114,11 +119,27 @@ def build_cache(
     classes, files = source_listing(source)
     chosen = mode or ("L" if all(_header_mode(f) in GRAY_MODES for f, _ in files) else "RGB")
     wanted = _fresh_manifest(source, files, classes, chosen, hw, fingerprint(source, files))
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        return _build(folder, wanted, files, workers, chunk, progress)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the cache folder's lock: a second builder (another torchrun process) waits for
+    the first, then finds the cache complete."""
+    with open(folder / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file drops the lock
+
+
+def _build(folder: Path, wanted: dict, files, workers: int, chunk: int, progress: bool):
+    """Resume, restart or skip the build of ``wanted`` in ``folder`` (its lock held)."""
     manifest = read_manifest(folder)
     same = manifest is not None and all(
         manifest.get(k) == v for k, v in wanted.items() if k not in ("written", "complete")
     )
-    total = len(files) * sample_bytes(tuple(wanted["shape"]))
+    total = wanted["count"] * sample_bytes(tuple(wanted["shape"]))
     images = folder / IMAGES
     same = same and images.is_file() and images.stat().st_size == total
     if same and manifest["complete"]:
@@ -141,7 +162,6 @@ def build_cache(
 
 def _start(folder: Path, manifest: dict, files: list[tuple[Path, int]]) -> dict:
     """A new cache: the manifest saying nothing is written, then the preallocated files."""
-    folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / MANIFEST, manifest)
     total = manifest["count"] * sample_bytes(tuple(manifest["shape"]))
     with open(folder / IMAGES, "wb") as out:
@@ -167,7 +187,9 @@ def _fill(folder: Path, manifest: dict, files, workers: int, chunk: int, progres
     names = [str(f) for f, _ in files]
     bar = tqdm(total=count, initial=start, unit="img", desc="data cache", disable=not progress)
     descriptor = os.open(folder / IMAGES, os.O_RDWR)
-    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    pool = None
+    if workers > 1:  # workers inherit the cache's lock: they must not outlive this process
+        pool = multiprocessing.Pool(workers, die_with_parent, (os.getpid(),))
 
     def commit(at: int, samples: np.ndarray) -> None:
         os.pwrite(descriptor, samples.tobytes(), at * per_sample)

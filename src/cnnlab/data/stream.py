@@ -16,12 +16,9 @@ in flight, which bounds the memory. With ``rank`` and ``world_size`` a process r
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import os
-import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from cnnlab.data.disk_cache import IMAGES, DiskCache
 from cnnlab.data.loader import epoch_order
+from cnnlab.data.workers import die_with_parent
 from cnnlab.errors import CnnlabError
 
 
@@ -79,20 +77,6 @@ class BatchReader(TorchDataset):
         images = np.empty((len(index), *self.shape[1:]), dtype=np.uint8)
         images[ranks] = self._images[index[ranks]]  # read in file order, keep batch order
         return torch.from_numpy(images), torch.from_numpy(self.labels[index])
-
-
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-
-
-def die_with_parent(parent: int, worker_id: int) -> None:
-    """End this reader process when the training process ends, even by SIGKILL (Linux).
-
-    A forked reader inherits the run folder's lock (``fcntl.flock`` is shared across fork);
-    left orphaned, it would hold the lock and refuse the resume for seconds."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
 
 
 class _EpochBatches(Sampler):
