@@ -34,7 +34,8 @@ from cnnlab.errors import CnnlabError
 
 
 def share(n: int, rank: int, world_size: int) -> slice:
-    """Process ``rank``'s contiguous part of a global batch of ``n`` samples (as ``World``)."""
+    """Process ``rank``'s contiguous part of a global batch of ``n`` samples: the first
+    ``n % world_size`` processes take one more (``World.share`` is this)."""
     base, extra = divmod(n, world_size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (1 if rank < extra else 0))
@@ -48,11 +49,8 @@ class BatchReader(TorchDataset):
         self.path = loader.cache.folder / IMAGES
         self.shape = (loader.num_samples, *loader.cache.shape)
         self.labels = loader.cache.labels
-        self.batch_size, self.rank, self.world_size = (
-            loader.batch_size,
-            loader.rank,
-            loader.world_size,
-        )
+        self.batch_size = loader.batch_size
+        self.rank, self.world_size = loader.rank, loader.world_size
         self.drawn = (loader.seed, loader.shuffle, loader.weights)
         self._images: np.memmap | None = None
         self._epoch: tuple[int, np.ndarray] | None = None
