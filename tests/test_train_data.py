@@ -90,7 +90,11 @@ def test_a_torch_dataset_of_pil_images(digits):
     trainer = Trainer(TinyNet(), **quiet(epochs=6))
     history = trainer.fit(PilDigits(x, y), PilDigits(xv, yv))
     assert history.rows[-1]["val_accuracy"] > 0.6
-    assert trainer.data_source == {"train": "torch Dataset PilDigits", "exact_resume": True}
+    assert trainer.data_source == {
+        "train": "torch Dataset PilDigits",
+        "data_path": "in-memory",
+        "exact_resume": True,
+    }
 
 
 def test_a_dataloader_is_used_as_given(digits):

@@ -83,6 +83,19 @@ PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16 autocast"}
 @model_args_option
 @dataset_options_option("-o length=50")
 @data_source_options
+@click.option(
+    "--in-memory/--stream",
+    "in_memory",
+    default=None,
+    help="Hold the training images in memory, or stream them from a disk cache (an "
+    "image-folder with -o size=HxW)  [default: stream only what does not fit in memory]",
+)
+@click.option(
+    "--data-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The disk cache of a streamed image folder (default: under --data-dir).",
+)
 @run_folder_options
 @click.option(
     "--resume",
@@ -126,6 +139,8 @@ def train(
     dataset_options,
     data_dir,
     no_download,
+    in_memory,
+    data_cache,
     out,
     name,
     resume,
@@ -187,6 +202,8 @@ def train(
             model_kwargs=parse_options(model_args, "dropout=0.5"),
             dataset_options=parse_options(dataset_options),
             augment=augment,
+            data_path={None: "auto", True: "in-memory", False: "stream"}[in_memory],
+            data_cache=str(data_cache.resolve()) if data_cache else None,
             train=settings_from_options(TrainConfig, settings),
         )
         given = [p.name for p in ctx.command.params if _given(ctx, p.name)]

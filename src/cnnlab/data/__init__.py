@@ -9,7 +9,9 @@ Importing this package registers every dataset (see :func:`list_datasets`).
 
 from cnnlab.data import folder, isbi, sms, synthetic, vision  # noqa: F401  (registers datasets)
 from cnnlab.data.augment import elastic_deform, hflip, random_affine, to_float
+from cnnlab.data.cache_build import build_cache
 from cnnlab.data.dataset import Dataset, DatasetInfo, concat
+from cnnlab.data.disk_cache import DiskCache, open_cache
 from cnnlab.data.loader import InMemoryLoader, make_loader
 from cnnlab.data.registry import dataset_info, list_datasets, load, register_dataset
 from cnnlab.data.splits import parse_split, seeded_split, stratified_split, validation_split
@@ -18,8 +20,10 @@ from cnnlab.data.text import Vocabulary, tokenize
 __all__ = [
     "Dataset",
     "DatasetInfo",
+    "DiskCache",
     "InMemoryLoader",
     "Vocabulary",
+    "build_cache",
     "concat",
     "dataset_info",
     "elastic_deform",
@@ -27,6 +31,7 @@ __all__ = [
     "list_datasets",
     "load",
     "make_loader",
+    "open_cache",
     "parse_split",
     "random_affine",
     "register_dataset",

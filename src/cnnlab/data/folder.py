@@ -42,7 +42,7 @@ INFO = DatasetInfo(
 )
 
 
-def _split_folder(path: Path, split: str) -> Path:
+def split_folder(path: Path, split: str) -> Path:
     if (path / split).is_dir():
         return path / split
     if split == "train" and not (path / "test").is_dir():
@@ -53,9 +53,33 @@ def _split_folder(path: Path, split: str) -> Path:
     )
 
 
-def _classes(path: Path) -> tuple[str, ...]:
+def class_names(path: Path) -> tuple[str, ...]:
     roots = [path / s for s in INFO.splits if (path / s).is_dir()] or [path]
     return tuple(sorted({d.name for r in roots for d in r.iterdir() if d.is_dir()}))
+
+
+def class_images(folder: Path, classes: tuple[str, ...]) -> list[tuple[Path, int]]:
+    """``(file, class id)`` of every image under ``folder``'s class sub-folders, sorted."""
+    files = [
+        (f, classes.index(d.name))
+        for d in sorted(p for p in folder.iterdir() if p.is_dir())
+        for f in sorted(d.iterdir())
+        if f.suffix.lower() in EXTENSIONS
+    ]
+    if not files:
+        raise CnnlabError(
+            f"{folder} has no images in class sub-folders ({', '.join(sorted(EXTENSIONS))}); "
+            "put them in <folder>/<class name>/"
+        )
+    return files
+
+
+def decode(image: Image.Image, mode: str, hw: tuple[int, int] | None) -> np.ndarray:
+    """``image`` in ``mode``, resized to ``hw`` (bilinear) when given: H x W or H x W x 3."""
+    image = convert_mode(image, mode)
+    if hw is not None:
+        image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image)
 
 
 @register_dataset(INFO)
@@ -83,27 +107,14 @@ def image_folder(
     if mode not in (None, "L", "RGB"):
         raise CnnlabError(f"mode must be 'L' or 'RGB'. Received: mode={mode!r}")
     hw = parse_pair(size, "size") if size is not None else None
-    folder = _split_folder(base, split)
-    classes = _classes(base)
-    files = [
-        (f, classes.index(d.name))
-        for d in sorted(p for p in folder.iterdir() if p.is_dir())
-        for f in sorted(d.iterdir())
-        if f.suffix.lower() in EXTENSIONS
-    ]
-    if not files:
-        raise CnnlabError(
-            f"{folder} has no images in class sub-folders ({', '.join(sorted(EXTENSIONS))}); "
-            "put them in <folder>/<class name>/"
-        )
+    folder = split_folder(base, split)
+    classes = class_names(base)
+    files = class_images(folder, classes)
     images = [open_image(f) for f, _ in files]
     chosen = mode or ("L" if all(i.mode in GRAY_MODES for i in images) else "RGB")
     arrays = []
     for (file, _), image in zip(files, images, strict=True):
-        image = convert_mode(image, chosen)
-        if hw is not None:
-            image = image.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
-        array = np.asarray(image)
+        array = decode(image, chosen, hw)
         if arrays and array.shape != arrays[0].shape:
             raise CnnlabError(
                 f"{file} is {array.shape[1]}x{array.shape[0]} but {files[0][0]} is "

@@ -28,6 +28,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
+def epoch_order(
+    n: int, seed: int, epoch: int, shuffle: bool = True, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The sample order of ``epoch`` over ``n`` samples: a seeded permutation (seeded weighted
+    draws with replacement with ``weights``), or 0..n-1 without shuffling. Every loader that
+    must give the same batches for the same seed draws its order here."""
+    if weights is not None:
+        generator = epoch_generator(seed, epoch)
+        return torch.multinomial(weights.cpu(), n, True, generator=generator)
+    if not shuffle:
+        return torch.arange(n)
+    return torch.randperm(n, generator=epoch_generator(seed, epoch))
+
+
 class InMemoryLoader:
     """Shuffled whole-tensor batches of ``tensors`` (all with the same first dimension).
 
@@ -96,16 +110,10 @@ class InMemoryLoader:
         self._skip = skip
 
     def order(self, epoch: int) -> torch.Tensor:
-        """The sample order of ``epoch``: a seeded permutation (seeded weighted draws with
-        ``weights``), or 0..N-1 without shuffling."""
-        if self.weights is not None:
-            generator = epoch_generator(self.seed, epoch)
-            draws = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
-            return draws.to(self.device)
-        if not self.shuffle:
-            return torch.arange(self.num_samples, device=self.device)
-        permutation = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))
-        return permutation.to(self.device)
+        """The sample order of ``epoch`` (:func:`epoch_order`), on the loader's device."""
+        return epoch_order(self.num_samples, self.seed, epoch, self.shuffle, self.weights).to(
+            self.device
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         order = self.order(self.epoch)

@@ -33,6 +33,7 @@ from cnnlab.runs.layout import RunLayout, check_run_dir
 from cnnlab.runs.load import check_architecture
 from cnnlab.runs.recorder import RunRecorder
 from cnnlab.runs.schema import check_run, fail, read_checkpoint, read_config
+from cnnlab.runs.streaming import job_data
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import Samples, as_samples, split_validation, target_task
@@ -68,6 +69,8 @@ class TrainJob:
         mean, std: per-channel standardization of inputs (None: only the 1/255 scaling).
         recipe: the recipe the settings started from (recorded by
             :func:`~cnnlab.runs.apply_recipe`; ``train`` and ``augment`` are what count).
+        data_path: ``auto`` (stream an image folder too large for memory), ``in-memory``
+            or ``stream`` (:mod:`cnnlab.runs.streaming`); ``data_cache``: the cache folder.
         train: the training settings.
     """
 
@@ -85,6 +88,8 @@ class TrainJob:
     model_folder: str | None = None
     data_dir: str | None = None
     recipe: str = "plain"
+    data_path: str = "auto"
+    data_cache: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_json(self) -> dict:
@@ -169,17 +174,6 @@ def _default_val_split(dataset: str, train_split: str) -> str | None:
         if name in splits and not train_split.startswith(name):
             return name
     return None
-
-
-def _load_data(
-    job: TrainJob, data_dir: str | os.PathLike | None, download: bool
-) -> tuple[Dataset, Dataset | None]:
-    """The job's training split and validation split (None when it has none)."""
-
-    def split(name: str) -> Dataset:
-        return load(job.dataset, name, data_dir, download, **job.dataset_options)
-
-    return split(job.train_split), split(job.val_split) if job.val_split else None
 
 
 def evaluation_data(
@@ -275,10 +269,10 @@ def run_job(
     job.data_dir = str(data_root(data_dir).resolve())
     if "path" in job.dataset_options:  # a folder of the user's: found from any folder later
         job.dataset_options["path"] = str(Path(job.dataset_options["path"]).resolve())
-    train, validation = _load_data(job, job.data_dir, download)
-    _check_task(job.model, train)
+    train, validation, built_for = job_data(job, job.data_dir, download, runtime)
+    _check_task(job.model, built_for)
     seed_everything(job.train.seed, job.train.deterministic)  # the model's initialization
-    model, job.model_kwargs = build_for_data(job.model, train, job.model_kwargs)
+    model, job.model_kwargs = build_for_data(job.model, built_for, job.model_kwargs)
     if is_import_path(job.model):
         job.model_folder = module_folder(job.model)
     info = job.to_json() | {"command": command or shlex.join(["cnnlab", *sys.argv[1:]])}
@@ -290,7 +284,7 @@ def run_job(
         checkpoint_every=checkpoint_every,
         tensorboard=tensorboard,
     )
-    trainer = _trainer(job, model, train, recorder, **runtime)
+    trainer = _trainer(job, model, built_for, recorder, **runtime)
     history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)
     return recorder.layout.root, history
 
@@ -368,7 +362,8 @@ def resume_job(
     if checkpoint_every is None:  # runs written before the recorder kept it stored it in train
         saved = config.get("recorder", config["train"])
         checkpoint_every = saved.get("checkpoint_every", 0)
-    train, validation = _load_data(job, data_dir or job.data_dir, download)
+    where = data_dir or job.data_dir
+    train, validation, built_for = job_data(job, where, download, runtime)
     seed_everything(job.train.seed, job.train.deterministic)  # a restart re-initializes alike
     model = build_model(job.model, job.model_kwargs, job.model_folder)
     recorder = RunRecorder(
@@ -378,6 +373,6 @@ def resume_job(
         checkpoint_every=checkpoint_every,
         tensorboard=tensorboard or layout.tensorboard.is_dir(),
     )
-    trainer = _trainer(job, model, train, recorder, **runtime)
+    trainer = _trainer(job, model, built_for, recorder, **runtime)
     history = trainer.fit(train, validation, validation_split=job.validation_split, split=job.split)
     return layout.root, history

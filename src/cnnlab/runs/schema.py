@@ -260,6 +260,8 @@ RUN = obj(
         "mean": optional(MEANS),
         "std": optional(STDS),
         "data_dir": optional(TEXT),
+        "data_path": one_of(("auto", "in-memory", "stream")),
+        "data_cache": optional(TEXT),
         "command": optional(TEXT),
     }
 )
@@ -285,7 +287,9 @@ CONFIG = obj(
         "input_spec": SPEC,
         "samples": obj({"train": optional(COUNT), "validation": optional(COUNT)}),
         "execution": obj(),  # facts about the machine, read by no command
-        "data": obj({"train": TEXT, "exact_resume": BOOLEAN}),
+        "data": obj(
+            {"train": TEXT, "data_path": one_of(("in-memory", "stream")), "exact_resume": BOOLEAN}
+        ),
         "recorder": obj({"checkpoint_every": COUNT, "tensorboard": BOOLEAN}),
         "created": TEXT,
         "versions": obj(),

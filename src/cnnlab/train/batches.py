@@ -85,3 +85,25 @@ class LoaderBatches:
 def chunks(x: torch.Tensor, y: torch.Tensor, size: int) -> Iterator[Batch]:
     """``(x, y)`` in consecutive batches of ``size`` (evaluation order)."""
     return zip(x.split(size), y.split(size), strict=True)
+
+
+class PreparedBatches:
+    """A loader with :class:`~cnnlab.data.InMemoryLoader`'s interface (a
+    :class:`~cnnlab.data.stream.StreamLoader`), each batch passed through ``prepare``: the
+    uint8 -> float conversion that in-memory data get once, here on the batch tensor."""
+
+    def __init__(self, loader, prepare: Callable[[torch.Tensor, torch.Tensor], Batch]) -> None:
+        self.loader, self.prepare = loader, prepare
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def num_samples(self) -> int:
+        return self.loader.num_samples
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.loader.set_epoch(epoch, skip)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return (self.prepare(inputs, targets) for inputs, targets in self.loader)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cnnlab.data.stream import share
+
 
 @dataclass(frozen=True)
 class World:
@@ -32,9 +34,7 @@ class World:
 
     def share(self, n: int) -> slice:
         """This process's contiguous part of a global batch of ``n`` samples."""
-        base, extra = divmod(n, self.size)
-        start = self.rank * base + min(self.rank, extra)
-        return slice(start, start + base + (1 if self.rank < extra else 0))
+        return share(n, self.rank, self.size)
 
 
 def init_world(device_type: str) -> World:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cnnlab.data.disk_cache import DiskCache
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.errors import CnnlabError, CnnlabWarning
 from cnnlab.models.info import main_output, model_info
@@ -38,8 +39,9 @@ from cnnlab.train.data import (
 from cnnlab.train.distributed import World
 from cnnlab.train.inputs import InputSpec, prepare_inputs
 from cnnlab.train.memory import available_bytes, check_fits, estimate_training
+from cnnlab.train.streamed import cache_chunks, stream_preparer, streamed_batches
 
-Feedable = Samples | DataLoader
+Feedable = Samples | DataLoader | DiskCache
 ROUGH_ACTIVATIONS = 4096  # bytes of activations per input byte, an upper bound for CNNs
 HEADROOM = 0.8  # of the available memory; the allocator keeps some freed memory
 
@@ -71,8 +73,8 @@ def fit_data(
     if validation is None and validation_split:
         if not isinstance(train, Samples):
             raise CnnlabError(
-                "validation_split needs data cnnlab holds, not a DataLoader; "
-                "pass validation_data instead"
+                "validation_split needs data held in memory, not a DataLoader or a disk "
+                f"cache. Received: {type(train).__name__}; pass validation_data instead"
             )
         return split_validation(train, validation_split, split, seed)
     if validation is not None:
@@ -82,7 +84,7 @@ def fit_data(
 
 def read(data, data_format: str, role: str) -> Feedable:
     """``data`` as checked tensors, or the user's DataLoader as given."""
-    if is_loader(data) or isinstance(data, Samples):
+    if is_loader(data) or isinstance(data, Samples | DiskCache):
         return data
     return as_samples(data, data_format=data_format, role=role)
 
@@ -91,6 +93,8 @@ def first_batch(data: Feedable, data_format: str) -> tuple[torch.Tensor, torch.T
     """A few arranged samples of ``data``: what the spec and the checks are decided from."""
     if isinstance(data, Samples):
         return data.inputs[:2], data.targets[:2]
+    if isinstance(data, DiskCache):
+        return torch.from_numpy(np.array(data.images[:2])), torch.from_numpy(data.labels[:2])
     inputs, targets = LoaderBatches(data, prepare=None).first()
     samples = as_samples((inputs, targets), data_format=data_format, role="the DataLoader")
     return samples.inputs[:2], samples.targets[:2]
@@ -106,6 +110,15 @@ def loader_preparer(spec: InputSpec, data_format: str, device: torch.device, out
         return spec.apply(samples.inputs).to(device), samples.targets.to(device)
 
     return prepare
+
+
+def held_targets(data: Feedable) -> torch.Tensor | None:
+    """The targets of data cnnlab holds (in memory, or a disk cache's labels), else None."""
+    if isinstance(data, Samples):
+        return data.targets
+    if isinstance(data, DiskCache):
+        return torch.from_numpy(data.labels)
+    return None
 
 
 def prepare_samples(
@@ -265,15 +278,27 @@ def training_batches(
     weights (``class_weight``, :mod:`cnnlab.train.balance`; ``classes`` name them)."""
     config = feed.config
     balanced = config.sampler == "balanced"
-    targets = data.targets if isinstance(data, Samples) else None
+    targets = held_targets(data)
     weights = class_weights(config.class_weight, targets, feed.outputs, classes)
     record = {"class_weight": weights.tolist()} if weights is not None else {}
+    if targets is not None:
+        check_range(targets, feed.outputs)
+        draws = balanced_sample_weights(targets) if balanced else None
     if isinstance(data, Samples):
-        check_range(data.targets, feed.outputs)
-        draws = balanced_sample_weights(data.targets) if balanced else None
         x, y = prepare_samples(data, feed.spec, feed.device)
         loader = InMemoryLoader(x, y, batch_size=config.batch_size, seed=config.seed, weights=draws)
-        return loader, {"train": data.source, "exact_resume": True, **record}
+        return loader, {
+            "train": data.source,
+            "data_path": "in-memory",
+            "exact_resume": True,
+            **record,
+        }
+    if isinstance(data, DiskCache):
+        batches = streamed_batches(
+            data, feed.spec, feed.device, config.batch_size, config.seed, draws
+        )
+        source = f"stream from {data.folder}"
+        return batches, {"train": source, "data_path": "stream", "exact_resume": True, **record}
     if balanced:
         raise CnnlabError(
             "sampler='balanced' draws from data cnnlab holds, not a DataLoader; give your "
@@ -298,6 +323,11 @@ class EvaluationBatches:
             part = feed.world.share(len(x))
             self._batches = lambda: chunks(x[part], y[part], feed.eval_batch_size)
             self.num_samples = len(x)
+        elif isinstance(data, DiskCache):
+            check_range(torch.from_numpy(data.labels), feed.outputs)
+            part, prepare = feed.world.share(len(data)), stream_preparer(feed.spec, feed.device)
+            self._batches = lambda: cache_chunks(data, part, feed.eval_batch_size, prepare)
+            self.num_samples = len(data)
         else:
             loader = LoaderBatches(data, feed.preparer())
             self._batches = lambda: iter(loader)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from cnnlab.data.disk_cache import DiskCache
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.errors import CnnlabError
 from cnnlab.models.info import main_output
@@ -232,7 +233,7 @@ class Trainer:
             held = len(data) if isinstance(data, Samples) else 0
             check_memory(self.model, self.input_spec, x_first, self.config, held)
         self.num_outputs = check_outputs(self.model, self.input_spec, x_first, y_first)
-        if isinstance(data, Samples):
+        if isinstance(data, Samples | DiskCache):
             self.classes = self.classes or (list(data.classes) if data.classes else None)
 
     def _training_batches(self, train: Feedable) -> InMemoryLoader | LoaderBatches:
