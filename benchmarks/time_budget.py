@@ -196,7 +196,8 @@ def run_section(
             settle()
             start, cpu = time.perf_counter(), children_seconds()
             if side == "cnnlab":
-                epochs = run_cnnlab(what, budget)
+                where = f" --data-dir {shlex.quote(data_dir)}" if data_dir else ""
+                epochs = run_cnnlab(what + where, budget)
             else:
                 epochs = run_keras(keras_py, data, what, budget, work / f"tta-{what}-{round_}.log")
             wall = time.perf_counter() - start
@@ -214,6 +215,9 @@ def run_section(
     return {
         "budget_seconds": budget,
         "rounds": rounds,
-        "commands": {k: v[1] if v[0] == "cnnlab" else f"keras {v[1]}" for k, v in chosen.items()},
+        "commands": {
+            k: f"cnnlab train {what}" if side == "cnnlab" else f"keras_example.py ({what})"
+            for k, (side, what) in chosen.items()
+        },
         "contestants": {label: summarise(rs) for label, rs in runs.items()},
     }
