@@ -205,11 +205,12 @@ def run_section(
             result["process_wall_seconds"] = wall
             result["process_cpu_seconds"] = children_seconds() - cpu
             runs[label].append(result)
-            best = result["best_accuracy"]
+            best, to_99 = result["best_accuracy"], result["seconds_to_0.99"]
             print(
-                f"    {label:<40} run {round_ + 1}: best {best or 0:.2%} in "
-                f"{result['epochs_run']} epochs, {result['seconds']:.1f} s of training, to 99.0%: "
-                f"{result['seconds_to_0.99'] or '-'}",
+                f"    {label:<38} run {round_ + 1}: best "
+                f"{'-' if best is None else f'{best:.2%}'} in {result['epochs_run']} epochs "
+                f"({result['seconds']:.1f} s of training, {len(epochs)} run), to 99.0%: "
+                f"{'-' if to_99 is None else f'{to_99:.1f} s'}",
                 flush=True,
             )
     return {
