@@ -4,7 +4,7 @@ against ONNX Runtime (CPU provider, torch's thread count) on the same model expo
 cnnlab (issue 20).
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_train.py``; ``--quick`` for a
-one-minute smoke run with tiny sizes, ``--help`` for the knobs). The first run creates
+smoke run of a few minutes with tiny sizes, ``--help`` for the knobs). The first run creates
 ``benchmarks/.keras-venv`` (``pip install keras tensorflow-cpu``) and reuses it afterwards.
 
 Each framework runs in its own subprocess (``torch_worker.py`` for cnnlab, the textbook loop
