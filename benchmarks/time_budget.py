@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import busy_seconds
 
 HERE = Path(__file__).resolve().parent
 SPLITS = "--dataset mnist --train-split test[:8000] --val-split test[8000:]"
@@ -170,7 +171,39 @@ def summarise(runs: list[dict]) -> dict:
     summary["best_accuracy"] = median_of([r["best_accuracy"] for r in runs], min)
     summary["epochs_run"] = statistics.median(r["epochs_run"] for r in runs)
     summary["seconds"] = statistics.median(r["seconds"] for r in runs)
+    summary["other_cpu_cores"] = statistics.median(r.get("other_cpu_cores", 0.0) for r in runs)
     return {**summary, "runs": runs}
+
+
+def race_once(
+    side: str,
+    what: str,
+    budget: float,
+    data_dir: str | None,
+    keras_py: Path | None,
+    data: Path,
+    log: Path,
+) -> dict:
+    """One contestant's run under ``budget``: its :func:`outcome`, the process's wall and CPU
+    seconds, and the other jobs' CPU use meanwhile (in cores). A failed run is recorded with
+    its error and no epochs, so one crash does not lose the whole benchmark."""
+    start, cpu, busy = time.perf_counter(), children_seconds(), busy_seconds()
+    error = None
+    try:
+        if side == "cnnlab":
+            where = f" --data-dir {shlex.quote(data_dir)}" if data_dir else ""
+            epochs = run_cnnlab(what + where, budget)
+        else:
+            epochs = run_keras(keras_py, data, what, budget, log)
+    except (subprocess.CalledProcessError, OSError, ValueError) as failure:
+        epochs, error = [], f"FAILED: {failure}"
+    wall = time.perf_counter() - start
+    own = children_seconds() - cpu
+    result = outcome(epochs, budget)
+    result["process_wall_seconds"] = wall
+    result["process_cpu_seconds"] = own
+    result["other_cpu_cores"] = max(0.0, (busy_seconds() - busy - own) / wall)
+    return result | ({"error": error} if error else {})
 
 
 def run_section(
@@ -194,23 +227,16 @@ def run_section(
     for round_ in range(rounds):
         for label, (side, what) in chosen.items():
             settle()
-            start, cpu = time.perf_counter(), children_seconds()
-            if side == "cnnlab":
-                where = f" --data-dir {shlex.quote(data_dir)}" if data_dir else ""
-                epochs = run_cnnlab(what + where, budget)
-            else:
-                epochs = run_keras(keras_py, data, what, budget, work / f"tta-{what}-{round_}.log")
-            wall = time.perf_counter() - start
-            result = outcome(epochs, budget)
-            result["process_wall_seconds"] = wall
-            result["process_cpu_seconds"] = children_seconds() - cpu
+            log = work / f"tta-{side}-{round_}-{len(runs[label])}.log"
+            result = race_once(side, what, budget, data_dir, keras_py, data, log)
             runs[label].append(result)
             best, to_99 = result["best_accuracy"], result["seconds_to_0.99"]
             print(
                 f"    {label:<38} run {round_ + 1}: best "
                 f"{'-' if best is None else f'{best:.2%}'} in {result['epochs_run']} epochs "
-                f"({result['seconds']:.1f} s of training, {len(epochs)} run), to 99.0%: "
-                f"{'-' if to_99 is None else f'{to_99:.1f} s'}",
+                f"({result['seconds']:.1f} s of training, {len(result['history'])} run), "
+                f"to 99.0%: {'-' if to_99 is None else f'{to_99:.1f} s'}, others "
+                f"{result['other_cpu_cores']:.2f} cores {result.get('error', '')}",
                 flush=True,
             )
     return {

@@ -82,15 +82,17 @@ def tta_markdown_lines(section: dict | None) -> list[str]:
         "Adam at its default rate, categorical cross-entropy, batch 128, 15 epochs.",
         "",
         f"| contestant | {levels} | best val accuracy | epochs run | training s used "
-        "| best per round |",
-        "|---|" + "---:|" * (len(LEVELS) + 3) + "---|",
+        "| best per round | other jobs' CPU cores |",
+        "|---|" + "---:|" * (len(LEVELS) + 3) + "---|---:|",
     ]
     for label, s in section["contestants"].items():
         cells = " | ".join(seconds(s[f"seconds_to_{level}"]) for level in LEVELS)
-        per_round = ", ".join(percent(r["best_accuracy"]) for r in s["runs"])
+        per_round = ", ".join(
+            percent(r["best_accuracy"]) + (" (failed)" if "error" in r else "") for r in s["runs"]
+        )
         lines.append(
             f"| {label} | {cells} | {percent(s['best_accuracy'])} | {s['epochs_run']:g} "
-            f"| {s['seconds']:.1f} | {per_round} |"
+            f"| {s['seconds']:.1f} | {per_round} | {s['other_cpu_cores']:.2f} |"
         )
     commands = "; ".join(f"{label}: `{command}`" for label, command in section["commands"].items())
     return [*lines, "", f"Commands: {commands}.", ""]

@@ -68,6 +68,13 @@ def test_a_contestant_is_named_by_its_cnnlab_command_or_keras_policy():
     assert card == f"mnist-cnn {time_budget.SPLITS}"  # no flags but model, data and splits
 
 
+def test_a_failed_contestant_is_recorded_not_fatal(tmp_path):
+    args = f"no-such-model {time_budget.SPLITS}"
+    result = time_budget.race_once("cnnlab", args, 5.0, None, None, tmp_path, tmp_path / "log")
+    assert result["error"].startswith("FAILED") and result["epochs_run"] == 0
+    assert result["best_accuracy"] is None and result["other_cpu_cores"] >= 0.0
+
+
 def fake_workload(macs: int) -> dict:
     def runs(rate: float) -> dict:
         return {
@@ -116,6 +123,7 @@ def tta_section() -> dict:
     def contestant(to_99: float | None, to_995: float | None, best: float) -> dict:
         round_ = {"seconds_to_0.985": 2.0, "seconds_to_0.99": to_99, "seconds_to_0.995": to_995}
         summary = {**round_, "best_accuracy": best, "epochs_run": 3, "seconds": 14.5}
+        summary["other_cpu_cores"] = 0.1
         return {**summary, "runs": [{**summary}]}
 
     return {
@@ -183,7 +191,7 @@ def test_the_report_renders_the_peak_gflops_and_time_to_accuracy_sections():
     assert "## Time to accuracy (MNIST test[:8000] -> test[8000:])" in text
     row = "| cnnlab fastcnn digits-fast x12 shift | 2.0 | 4.5 | 25.0 | 99.60% | 3 | 14.5 |"
     assert row in text
-    assert "| Keras example (float32) | 2.0 | - | - | 98.55% |" in text
+    assert "| Keras example (float32) | 2.0 | - | - | 98.55% | 3 | 14.5 | 98.55% | 0.10 |" in text
     assert "| fastest cnnlab command: training s to 99.0% | <= 5 s | 4.5 s (" in text
     skipped = tta_markdown_lines({"skipped": "no MNIST in the data directory"})
     assert skipped[2] == "Skipped: no MNIST in the data directory."
