@@ -49,7 +49,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from flops import macs_per_sample, matmul_peak
+from flops import achieved, macs_per_sample, matmul_peak
 from report import RESULTS, assemble, machine_info, publish, report_run
 from time_budget import run_section
 from timing import Quiet, loss_checks, rotated, summarise, timed_runs
@@ -148,6 +148,7 @@ def run_workload(
     result["checks"] = loss_checks(result["train"])
     sample = INPUT_SIZES[workload.data]
     result["macs_per_sample"] = macs_per_sample(workload.model, workload.model_kwargs, sample)
+    result["gflops"] = achieved(result, result["macs_per_sample"])
     return result
 
 
