@@ -32,9 +32,10 @@ clean:
 
 # Training and inference throughput: cnnlab fit vs Keras 3 (TensorFlow) vs the textbook PyTorch
 # loop, inference also vs ONNX Runtime on cnnlab's ONNX export (benchmarks/bench_train.py;
-# results in benchmarks/results/). The first run creates
-# benchmarks/.keras-venv. Real data when $CNNLAB_DATA_DIR has mnist/isbi2012.
-# BENCH_ARGS=--quick for a one-minute smoke run.
+# results in benchmarks/results/), each workload's GFLOP/s beside the matmul peak, and time to
+# accuracy on MNIST (cnnlab's recipes vs the Keras example's, one budget each: --tta-budget).
+# The first run creates benchmarks/.keras-venv. Real data when $CNNLAB_DATA_DIR has
+# mnist/isbi2012. BENCH_ARGS=--quick for a smoke run of a few minutes.
 .PHONY: bench
 bench: setup
 	$(BIN)/python benchmarks/bench_train.py $(BENCH_ARGS)

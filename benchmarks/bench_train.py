@@ -4,7 +4,7 @@ against ONNX Runtime (CPU provider, torch's thread count) on the same model expo
 cnnlab (issue 20).
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_train.py``; ``--quick`` for a
-one-minute smoke run with tiny sizes, ``--help`` for the knobs). The first run creates
+smoke run of a few minutes with tiny sizes, ``--help`` for the knobs). The first run creates
 ``benchmarks/.keras-venv`` (``pip install keras tensorflow-cpu``) and reuses it afterwards.
 
 Each framework runs in its own subprocess (``torch_worker.py`` for cnnlab, the textbook loop
@@ -23,6 +23,11 @@ Checks (the run fails when one does not hold): equal parameter counts across fra
 every timed training run the mean loss of the last ~10% of steps is below that of the first
 ~10% (the data are learnable: real MNIST digits and ISBI slices when the data directory has
 them, else cnnlab's generated shapes; the timing does not depend on pixel values).
+
+Beside the throughput: the machine's matmul peak (fp32 and bf16, measured once per run) and
+each workload's achieved GFLOP/s (``flops.py``), and a time-to-accuracy race on real MNIST
+under one wall-clock budget per contestant: cnnlab's recipes vs the Keras MNIST example's
+(``time_budget.py``; ``--tta-budget``, ``--tta-rounds``; skipped without MNIST).
 
 Results: ``benchmarks/results/bench_train.json`` and ``bench_train.md``, also printed.
 
@@ -44,10 +49,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from flops import achieved, macs_per_sample, matmul_peak
 from report import RESULTS, assemble, machine_info, publish, report_run
+from time_budget import run_section
 from timing import Quiet, loss_checks, rotated, summarise, timed_runs
 from workers import WorkerError, keras_python, start_workers
-from workloads import NAMES, Workload, workloads, write_data
+from workloads import INPUT_SIZES, NAMES, Workload, workloads, write_data
 
 FRAMEWORKS = ("cnnlab", "keras", "textbook", "onnxruntime")
 INFERENCE_ONLY = ("onnxruntime",)  # peers that predict but do not train
@@ -139,6 +146,9 @@ def run_workload(
         "wall_seconds": time.perf_counter() - started,
     }
     result["checks"] = loss_checks(result["train"])
+    sample = INPUT_SIZES[workload.data]
+    result["macs_per_sample"] = macs_per_sample(workload.model, workload.model_kwargs, sample)
+    result["gflops"] = achieved(result, result["macs_per_sample"])
     return result
 
 
@@ -181,6 +191,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="U-Net training crops (of 96: the quarters of the 24 ISBI training slices)",
     )
     parser.add_argument("--unet-infer-samples", type=int, default=8)
+    parser.add_argument(
+        "--tta-budget",
+        type=float,
+        default=None,
+        help="seconds of training per time-to-accuracy contestant (default 60, 15 with "
+        "--quick; 0 leaves the section out)",
+    )
+    parser.add_argument(
+        "--tta-rounds", type=int, default=None, help="time-to-accuracy rounds (2; 1 with --quick)"
+    )
     parser.add_argument("--data-dir", default=None, help="default: $CNNLAB_DATA_DIR")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--reinstall-keras", action="store_true")
@@ -198,6 +218,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.cnnlab_variant = [] if args.no_what_if else list(DEFAULT_CNNLAB_VARIANTS)
     if args.keras_variant is None:
         args.keras_variant = [] if args.no_what_if else list(DEFAULT_KERAS_VARIANTS)
+    if args.tta_budget is None:
+        args.tta_budget = 15.0 if args.quick else 60.0
+    if args.tta_rounds is None:
+        args.tta_rounds = 1 if args.quick else 2
     if args.repeats < 3:
         parser.error("--repeats must be at least 3 (the median of 3 or more)")
     return args
@@ -225,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{machine['cpu']}, {machine['logical_cpus']} CPUs, load {machine['load_average_start']}")
     if machine["load_average_start"][0] > 1.5:
         print("WARNING: the machine is busy (1-min load > 1.5); timings will be noisy.")
+    peak = matmul_peak()
+    print(f"matmul peak: fp32 {peak['fp32']:,.1f} GFLOP/s, bf16 {peak['bf16']:,.1f} GFLOP/s")
     results: dict[str, dict] = {}
     quiet = Quiet(args.quiet_wait, args.quiet_budget)
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
@@ -237,8 +263,14 @@ def main(argv: list[str] | None = None) -> int:
             except WorkerError as error:
                 print(f"\n{workload.name}: {error}", file=sys.stderr)
                 return 1
+        budget = None
+        if args.tta_budget > 0:
+            budget = run_section(
+                args.tta_budget, args.tta_rounds, args.data_dir, keras_py, work, quiet.settle
+            )
     argv = argv if argv is not None else sys.argv[1:]
-    publish(assemble(results, variants, machine, args, argv, quiet.waited), args.out)
+    report = assemble(results, variants, machine, args, argv, quiet.waited, peak, budget)
+    publish(report, args.out)
     failed = [c for r in results.values() for c in r["checks"] if not c["passed"]]
     if failed:
         print(f"CHECK FAILED: {len(failed)} run(s) without a falling loss", file=sys.stderr)

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import torch
+from flops import markdown_lines as flops_lines
+from time_budget_report import tta_markdown_lines, tta_target_rows
 from timing import ratio, ratio_to_best
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,6 +29,9 @@ TARGETS = (
     ("lenet5", "infer", "onnxruntime", 1.0),
     ("mnist-cnn", "infer", "onnxruntime", 1.0),
     ("unet", "infer", "onnxruntime", 1.0),
+    ("lenet5", "train", "keras[mixed_bfloat16]", 1.0),
+    ("mnist-cnn", "train", "keras[mixed_bfloat16]", 1.0),
+    ("unet", "train", "keras[mixed_bfloat16]", 1.0),
 )
 
 
@@ -79,6 +84,8 @@ def target_rows(results: dict, variants: list[str]) -> list[dict]:
 
 def fmt_measured(row: dict) -> str:
     value = row["measured"]
+    if "measured_text" in row:
+        return row["measured_text"]
     if value is None:
         return "n/a"
     return f"{value:,.0f} img/s" if "img/s" in row["goal"] else f"{value:.2f}x"
@@ -174,8 +181,9 @@ def markdown(report: dict) -> str:
                     if value is not None:
                         ratios.append(f"{what} {ours}/{other} {value:.2f}x")
         lines += ["", "Ratios (median of the per-round ratios): " + ", ".join(ratios) + ".", ""]
+    lines += flops_lines(report) + tta_markdown_lines(report.get("time_budget"))
     lines += [
-        "## Targets (issues 8 and 20)",
+        "## Targets (issues 8 and 20, Performance II)",
         "",
         "Measured: the median over the rounds of the within-round ratio (what the verdict "
         "uses). Against the peer's best: cnnlab's median over the peer's fastest round.",
@@ -215,16 +223,17 @@ def print_summary(report: dict) -> None:
             label = f"{name} / {fw}"
             print(f"{label:<{left}}{trained}{infer['median_images_per_s']:>14,.1f}{rss:>14,.0f}")
     left = max([42, *(len(row["target"]) + 2 for row in report["targets"])])
-    print("-" * (left + 56))
-    print(f"{'target':<{left}}{'goal':>18}{'measured':>14}{'result':>8}{'vs peer best':>16}")
+    mid = max([14, *(len(fmt_measured(row)) + 2 for row in report["targets"])])
+    print("-" * (left + mid + 42))
+    print(f"{'target':<{left}}{'goal':>18}{'measured':>{mid}}{'result':>8}{'vs peer best':>16}")
     for row in report["targets"]:
         best = row.get("vs_best_of_other")
         best_text = f"{best:.2f}x" if best is not None else ""
         print(
-            f"{row['target']:<{left}}{row['goal']:>18}{fmt_measured(row):>14}"
+            f"{row['target']:<{left}}{row['goal']:>18}{fmt_measured(row):>{mid}}"
             f"{row['result']:>8}{best_text:>16}"
         )
-    print("=" * (left + 56))
+    print("=" * (left + mid + 42))
 
 
 def report_run(cmd: str, name: str, round_: int, result: dict) -> None:
@@ -241,9 +250,17 @@ def report_run(cmd: str, name: str, round_: int, result: dict) -> None:
 
 
 def assemble(
-    results: dict, variants: list[str], machine: dict, args, argv: list[str], waited: float
+    results: dict,
+    variants: list[str],
+    machine: dict,
+    args,
+    argv: list[str],
+    waited: float,
+    matmul_peak: dict | None = None,
+    time_budget: dict | None = None,
 ) -> dict:
-    """The report of a run: settings, machine, versions, every workload's results, targets."""
+    """The report of a run: settings, machine, versions, every workload's results, the matmul
+    peak, the time-to-accuracy section, targets."""
     versions, threads = {}, {}
     for result in results.values():
         for fw, info in result["workers"].items():
@@ -259,8 +276,10 @@ def assemble(
         "machine": machine,
         "versions": versions,
         "threads": threads,
+        "matmul_peak": matmul_peak,
         "workloads": results,
-        "targets": target_rows(results, variants),
+        "time_budget": time_budget,
+        "targets": target_rows(results, variants) + tta_target_rows(time_budget),
     }
 
 

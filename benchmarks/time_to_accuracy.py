@@ -15,19 +15,12 @@ results in ``benchmarks/results/time_to_accuracy[-ONLY].json``. ``--threads 1`` 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import shlex
 import statistics
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 from report import RESULTS
+from time_budget import SPLITS, run_cnnlab, seconds_to
 
-SPLITS = "--dataset mnist --train-split test[:8000] --val-split test[8000:]"
 COMMANDS = {
     "lenet5 (card recipe)": f"lenet5 {SPLITS}",
     "mnist-cnn (card recipe)": f"mnist-cnn {SPLITS}",
@@ -40,26 +33,15 @@ COMMANDS = {
 
 
 def run_once(args: str, threads: int | None) -> dict:
-    """Train once; the history's accuracy and time per epoch."""
-    env = dict(os.environ) | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
-    with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "cnnlab", "train", *shlex.split(args)]
-        subprocess.run([*command, "--quiet", "--out", out], check=True, env=env, stdout=-3)
-        (run,) = list(Path(out).iterdir())
-        with open(run / "history.csv") as file:
-            rows = list(csv.DictReader(file))
-    accuracy = [float(r["val_accuracy"]) for r in rows]
-    elapsed, total = [], 0.0
-    for row in rows:
-        total += float(row["time"])
-        elapsed.append(total)
-    reached = {
-        f"seconds_to_{level}": next(
-            (t for a, t in zip(accuracy, elapsed, strict=True) if a >= level), None
-        )
-        for level in (0.99, 0.995)
+    """Train once to the end; the final and best accuracy, training seconds, time to levels."""
+    epochs = run_cnnlab(args, threads=threads)
+    reached = {f"seconds_to_{level}": seconds_to(epochs, level) for level in (0.99, 0.995)}
+    return {
+        "accuracy": epochs[-1][0],
+        "best": max(a for a, _ in epochs),
+        "seconds": sum(s for _, s in epochs),
+        **reached,
     }
-    return {"accuracy": accuracy[-1], "best": max(accuracy), "seconds": total, **reached}
 
 
 def summary(values: list[float | None]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 NAMES = ("lenet5", "mnist-cnn", "unet")
+INPUT_SIZES = {"digits": (1, 28, 28), "isbi": (1, 256, 256)}  # one sample, C x H x W
 
 
 @dataclass

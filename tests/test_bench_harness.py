@@ -156,6 +156,8 @@ def test_quick_bench_runs_end_to_end_without_keras(tmp_path):
         "3",
         "--quiet-wait",
         "0",
+        "--tta-budget",
+        "0",
         "--out",
         str(tmp_path),
     ]
@@ -167,6 +169,10 @@ def test_quick_bench_runs_end_to_end_without_keras(tmp_path):
     assert set(lenet["infer"]) == {"cnnlab", "textbook", "onnxruntime"}
     assert all(len(s["runs"]) == 3 for s in lenet["train"].values())
     assert all(c["passed"] for c in lenet["checks"])
+    assert lenet["macs_per_sample"] > 0 and report["time_budget"] is None
+    assert lenet["gflops"]["cnnlab"]["train_gflops"] > 0
+    assert lenet["gflops"]["onnxruntime"]["train_gflops"] is None
+    assert report["matmul_peak"]["fp32"] > 0 and report["matmul_peak"]["bf16"] > 0
     rows = {r["target"]: r for r in report["targets"]}
     assert rows["lenet5 training cnnlab / textbook"]["measured"] > 0
     assert rows["lenet5 training cnnlab / keras"]["result"] == "n/a"
