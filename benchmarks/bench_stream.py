@@ -1,0 +1,255 @@
+"""Data bigger than memory: cache build speed, and streamed training against in-memory training.
+
+1. A generated image folder (``make_image_folder.py``: ``--count`` RGB JPEGs of 96 x 96; a
+   million of them are 27.6 GB decoded, more than this machine's memory) is decoded into a
+   disk cache (``cnnlab.data.build_cache``): images/s and the build's peak memory.
+2. ResNet-20 trains ``--steps`` timed steps (after ``--warmup`` untimed ones) streamed from the
+   whole cache, and the same steps in memory on the cache's first ``--subset`` samples (a
+   subset that fits); each in a fresh process, whose process tree's resident memory is sampled
+   every 0.2 s (the trainer and its reader processes: their sum is "peak RSS"; "anonymous" is
+   the part that is not file pages, which the kernel can drop and re-read at will).
+3. The same two with 2 ``torchrun`` processes (one thread each, gloo).
+
+Throughput is samples of the global batch per second of wall time over the timed steps.
+Results: ``benchmarks/results/bench_stream.json`` and ``.md``.
+
+Run: ``.venv/bin/python benchmarks/bench_stream.py --work /big/disk/stream-bench`` (the folder
+and the cache go there; about 1.6 + 27.6 GB for a million images). ``--count 20000`` makes a
+small run that checks the whole path in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from make_image_folder import make_folder
+from report import RESULTS
+
+HERE = Path(__file__).resolve()
+
+
+class StepsDone(Exception):
+    """Raised by the step clock to end a fit after the timed steps."""
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, from /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """Resident bytes of the process tree under ``root``: (all, anonymous)."""
+    total = anonymous = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/status") as file:
+                fields = dict(line.split(":", 1) for line in file if ":" in line)
+        except OSError:
+            continue
+        total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+        anonymous += int(fields.get("RssAnon", "0 kB").split()[0]) * 1024
+    return total, anonymous
+
+
+def run_measured(command: list[str], env: dict | None = None) -> dict:
+    """Run ``command``; its JSON output (last line) with the tree's peak memory added."""
+    peaks = [0, 0]
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, stdout=out, env={**os.environ, **(env or {})})
+
+        def sample() -> None:
+            while child.poll() is None:
+                total, anonymous = tree_memory(child.pid)
+                peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], anonymous)
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = child.wait()
+        sampler.join()
+        out.seek(0)
+        lines = [line for line in out.read().splitlines() if line.startswith("{")]
+    if code != 0 or not lines:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
+    result = json.loads(lines[-1])
+    return result | {"peak_rss_mib": peaks[0] / 2**20, "peak_anon_mib": peaks[1] / 2**20}
+
+
+# --- the measured children ---------------------------------------------------------------
+
+
+def child_build(spec: dict) -> dict:
+    from cnnlab.data import build_cache
+
+    start = time.perf_counter()
+    cache = build_cache(spec["folder"], spec["cache"], size=spec["size"], workers=spec["workers"])
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "images_per_s": len(cache.labels) / seconds,
+        "count": len(cache.labels),
+    }
+
+
+def child_train(spec: dict) -> dict:
+    import numpy as np
+    import torch
+
+    from cnnlab.data import open_cache
+    from cnnlab.models import create_model
+    from cnnlab.train import Callback, TrainConfig, Trainer
+
+    class StepClock(Callback):
+        def __init__(self) -> None:
+            self.started = 0.0
+            self.seconds = 0.0
+
+        def on_train_batch_end(self, trainer, batch: int) -> None:
+            if trainer.global_step == spec["warmup"]:
+                self.started = time.perf_counter()
+            if trainer.global_step == spec["warmup"] + spec["steps"]:
+                self.seconds = time.perf_counter() - self.started
+                raise StepsDone
+
+    cache = open_cache(spec["cache"])
+    torch.manual_seed(0)
+    model = create_model("resnet20", image_size=spec["size"])
+    config = TrainConfig(epochs=1, batch_size=spec["batch"])
+    clock = StepClock()
+    trainer = Trainer(model, config, verbose=0, callbacks=[clock])
+    try:
+        if spec["mode"] == "stream":
+            trainer.fit(cache)
+        else:
+            subset = spec["subset"]
+            trainer.fit(np.array(cache.images[:subset]), np.array(cache.labels[:subset]))
+    except StepsDone:
+        pass
+    samples = spec["steps"] * spec["batch"]
+    return {
+        "mode": spec["mode"],
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "threads": torch.get_num_threads(),
+        "samples_per_s": samples / clock.seconds,
+        "seconds": clock.seconds,
+        "rank": int(os.environ.get("RANK", "0")),
+    }
+
+
+# --- the benchmark -----------------------------------------------------------------------
+
+
+def child_command(phase: str, spec: dict, processes: int = 1) -> list[str]:
+    script = [str(HERE), "--phase", phase, "--spec", json.dumps(spec)]
+    if processes == 1:
+        return [sys.executable, *script]
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    return [*run, f"--nproc-per-node={processes}", *script]
+
+
+def bench(args: argparse.Namespace) -> dict:
+    work = args.work.expanduser()
+    folder, cache = work / f"folder-{args.count}", work / f"cache-{args.count}"
+    print(f"image folder: {args.count:,} images of {args.size}x{args.size} in {folder}")
+    made = make_folder(folder, args.count, args.size)
+    build = {"kept": True}
+    if not (cache / "manifest.json").exists() or args.rebuild:
+        spec = {"folder": str(folder), "cache": str(cache), "size": args.size, "workers": 2}
+        build = run_measured(child_command("build", spec))
+        speed, peak = build["images_per_s"], build["peak_rss_mib"]
+        print(f"cache build: {speed:,.0f} images/s, peak RSS {peak:,.0f} MiB")
+    result = {"count": args.count, "size": args.size, "folder": made, "build": build, "train": []}
+    common = {"cache": str(cache), "size": args.size, "batch": args.batch, "steps": args.steps}
+    common |= {"warmup": args.warmup, "subset": args.subset}
+    for processes in (1, 2):
+        for mode in ("stream", "memory"):
+            spec = common | {"mode": mode}
+            measured = run_measured(child_command("train", spec, processes))
+            print(
+                f"{processes} process(es), {mode:6s}: {measured['samples_per_s']:8.1f} samples/s, "
+                f"peak RSS {measured['peak_rss_mib']:,.0f} MiB "
+                f"(anonymous {measured['peak_anon_mib']:,.0f} MiB)"
+            )
+            result["train"].append(measured)
+    for processes in (1, 2):
+        rows = {r["mode"]: r for r in result["train"] if r["processes"] == processes}
+        ratio = rows["stream"]["samples_per_s"] / rows["memory"]["samples_per_s"]
+        result[f"stream_over_memory_{processes}p"] = ratio
+        print(f"{processes} process(es): streamed / in memory = {ratio:.3f}")
+    return result
+
+
+def write_report(result: dict, name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        "# Streaming benchmark: a disk cache bigger than memory vs in-memory training",
+        "",
+        f"{result['count']:,} images of 3 x {result['size']} x {result['size']}; "
+        f"cache build: {result['build'].get('images_per_s', 0):,.0f} images/s.",
+        "",
+        "| processes | data | samples/s | peak RSS MiB | anonymous MiB |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for row in result["train"]:
+        lines.append(
+            f"| {row['processes']} | {row['mode']} | {row['samples_per_s']:.1f} | "
+            f"{row['peak_rss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} |"
+        )
+    lines += [
+        "",
+        *(
+            f"Streamed / in memory, {p} process(es): {result[f'stream_over_memory_{p}p']:.3f}"
+            for p in (1, 2)
+        ),
+    ]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phase", choices=("build", "train"), help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, default=Path("benchmarks/.stream-bench"))
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--subset", type=int, default=20_000)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    if args.phase:
+        spec = json.loads(args.spec)
+        out = child_build(spec) if args.phase == "build" else child_train(spec)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(json.dumps(out), flush=True)
+        return
+    result = bench(args)
+    write_report(result, "bench_stream" if args.count >= 1_000_000 else "bench_stream_small")
+
+
+if __name__ == "__main__":
+    main()
