@@ -20,31 +20,12 @@ from cnnlab.train import LRFind, TrainConfig, Trainer, lr_find, seed_everything
 from cnnlab.train.balance import balanced_weights, class_weight_setting, class_weights
 from cnnlab.train.metrics import MetricState
 from cnnlab.train.progress import epoch_line
+from small_models import small_cnn, weights
 
 
 @pytest.fixture(scope="module")
 def digits():
     return load("digits", "train[:300]"), load("digits", "test[:100]")
-
-
-def small_cnn() -> nn.Module:
-    """BN (buffers that training changes) and dropout (RNG draws)."""
-    seed_everything(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Dropout(0.2),
-        nn.Linear(8 * 4 * 4, 10),
-    )
-    model.input_size = (1, 8, 8)
-    return model
-
-
-def weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def rows(history) -> list[dict]:

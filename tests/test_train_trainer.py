@@ -23,31 +23,12 @@ from cnnlab.train import (
 )
 from cnnlab.train.augmentation import get_augment
 from cnnlab.train.objective import Objective
+from small_models import small_cnn, weights
 
 
 @pytest.fixture(scope="module")
 def digits():
     return load("digits", "train[:600]"), load("digits", "test[:200]")
-
-
-def small_cnn(dropout: float = 0.2) -> nn.Module:
-    """A CNN with BN and dropout, so RNG and train/eval switching matter."""
-    seed_everything(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(8 * 4 * 4, 10),
-    )
-    model.input_size = (1, 8, 8)
-    return model
-
-
-def weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def test_fit_learns_digits_and_reports_metrics(digits):

@@ -42,7 +42,7 @@ def evaluate_batches(trainer, batches, task: str, precision: str) -> Evaluation:
     state = state.to(trainer.device)
     for inputs, targets in batches:
         with autocast(precision, trainer.device):
-            output = trainer._forward(model, inputs)
+            output = trainer.forward(model, inputs)
         logits = main_output(output).float()
         target = match_target(logits, targets)
         state.update(trainer.objective.loss(logits, target), logits, target)
@@ -60,7 +60,7 @@ def predict_samples(trainer, x, precision: str) -> Prediction:
     outputs = []
     for part in parts:
         with autocast(precision, trainer.device):
-            output = trainer._forward(trainer.model, spec.apply(part).to(trainer.device))
+            output = trainer.forward(trainer.model, spec.apply(part).to(trainer.device))
         outputs.append(torch.softmax(main_output(output).float(), dim=1))
     probabilities = torch.cat(outputs).cpu()
     context = prediction_context(x, trainer.classes)

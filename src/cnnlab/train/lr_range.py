@@ -165,7 +165,7 @@ def range_test(
     try:
         seed_everything(cfg.seed, cfg.deterministic)
         data = read((x, y) if y is not None else x, trainer.data_format, "training data")
-        batches = trainer._training_batches(data)
+        batches = trainer.batches_for(data)
         return _sweep(trainer, batches, start_lr, end_lr, steps, stop_factor, beta)
     finally:
         model.load_state_dict(weights)
@@ -203,7 +203,7 @@ def _sweep(trainer: Trainer, batches, start_lr, end_lr, steps, stop_factor, beta
             generator = step_generator(cfg.seed, epoch, index)
             inputs, targets = trainer.augment(inputs, targets, generator)
         with trainer.execution.autocast(trainer.device):
-            output = trainer._forward(model, inputs)
+            output = trainer.forward(model, inputs)
         loss = trainer.objective(float_output(output), targets)
         update(loss)
         value = float(loss.detach())

@@ -163,7 +163,9 @@ class Trainer:
     def lr(self) -> float:
         return self.update.lr if self.update else self.config.lr
 
-    def _forward(self, net: nn.Module, inputs: torch.Tensor):
+    def forward(self, net: nn.Module, inputs: torch.Tensor):
+        """``net``'s output for model-ready ``inputs``, in the fit's memory format: the one
+        forward of training, evaluation, prediction and the learning-rate range test."""
         if self.execution.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return net(inputs)
@@ -196,7 +198,7 @@ class Trainer:
         train, validation = fit_data(
             x, y, validation_data, validation_split, split, cfg.seed, self.data_format
         )
-        batches = self._training_batches(train)
+        batches = self.batches_for(train)
         warn_missing_classes(train, validation, self.classes)
         with self.profiler.section("prepare"):
             self._validation = EvaluationBatches(validation, self._feed()) if validation else None
@@ -236,7 +238,7 @@ class Trainer:
         if isinstance(data, Samples | DiskCache):
             self.classes = self.classes or (list(data.classes) if data.classes else None)
 
-    def _training_batches(self, train: Feedable) -> InMemoryLoader | LoaderBatches:
+    def batches_for(self, train: Feedable) -> InMemoryLoader | LoaderBatches:
         """The batches of ``train`` (the model checked against it first), the training loss
         weighted as ``class_weight`` asks."""
         self._set_model_and_data(train, memory=True)
@@ -315,7 +317,7 @@ class Trainer:
             part = self.world.share(n_global)
             inputs, targets = inputs[part], targets[part]
         with section("forward"), self.execution.autocast(self.device):
-            output = self._forward(net, inputs)
+            output = self.forward(net, inputs)
         with section("loss"):
             output = float_output(output)  # the loss and metrics see float32 logits
             loss = self.objective(output, targets)
