@@ -5,9 +5,10 @@
    disk cache (``cnnlab.data.build_cache``): images/s and the build's peak memory.
 2. ResNet-20 trains ``--steps`` timed steps (after ``--warmup`` untimed ones) streamed from the
    whole cache, and the same steps in memory on the cache's first ``--subset`` samples (a
-   subset that fits); each in a fresh process, whose process tree's resident memory is sampled
-   every 0.2 s (the trainer and its reader processes: their sum is "peak RSS"; "anonymous" is
-   the part that is not file pages, which the kernel can drop and re-read at will).
+   subset that fits); each in a fresh process, whose process tree's memory is sampled every
+   0.2 s: the proportional set size (PSS) of the trainer and its reader processes, summed, is
+   "peak PSS" (shared pages counted once); "anonymous" is the part that is not file pages,
+   which the kernel can drop and re-read at will.
 3. The same two with 2 ``torchrun`` processes (one thread each, gloo).
 
 Throughput is samples of the global batch per second of wall time over the timed steps.
@@ -60,16 +61,19 @@ def process_tree(root: int) -> list[int]:
 
 
 def tree_memory(root: int) -> tuple[int, int]:
-    """Resident bytes of the process tree under ``root``: (all, anonymous)."""
+    """Proportional set size of the process tree under ``root``: (all, anonymous), in bytes.
+
+    PSS divides each shared page among the processes that map it, so forked reader processes
+    do not count the trainer's libraries and copy-on-write pages again (summed RSS would)."""
     total = anonymous = 0
     for pid in process_tree(root):
         try:
-            with open(f"/proc/{pid}/status") as file:
+            with open(f"/proc/{pid}/smaps_rollup") as file:
                 fields = dict(line.split(":", 1) for line in file if ":" in line)
         except OSError:
             continue
-        total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-        anonymous += int(fields.get("RssAnon", "0 kB").split()[0]) * 1024
+        total += int(fields.get("Pss", "0 kB").split()[0]) * 1024
+        anonymous += int(fields.get("Pss_Anon", "0 kB").split()[0]) * 1024
     return total, anonymous
 
 
@@ -94,7 +98,7 @@ def run_measured(command: list[str], env: dict | None = None) -> dict:
     if code != 0 or not lines:
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
     result = json.loads(lines[-1])
-    return result | {"peak_rss_mib": peaks[0] / 2**20, "peak_anon_mib": peaks[1] / 2**20}
+    return result | {"peak_pss_mib": peaks[0] / 2**20, "peak_anon_mib": peaks[1] / 2**20}
 
 
 # --- the measured children ---------------------------------------------------------------
@@ -178,8 +182,8 @@ def bench(args: argparse.Namespace) -> dict:
     if not (cache / "manifest.json").exists() or args.rebuild:
         spec = {"folder": str(folder), "cache": str(cache), "size": args.size, "workers": 2}
         build = run_measured(child_command("build", spec))
-        speed, peak = build["images_per_s"], build["peak_rss_mib"]
-        print(f"cache build: {speed:,.0f} images/s, peak RSS {peak:,.0f} MiB")
+        speed, peak = build["images_per_s"], build["peak_pss_mib"]
+        print(f"cache build: {speed:,.0f} images/s, peak PSS {peak:,.0f} MiB")
     result = {"count": args.count, "size": args.size, "folder": made, "build": build, "train": []}
     common = {"cache": str(cache), "size": args.size, "batch": args.batch, "steps": args.steps}
     common |= {"warmup": args.warmup, "subset": args.subset}
@@ -189,7 +193,7 @@ def bench(args: argparse.Namespace) -> dict:
             measured = run_measured(child_command("train", spec, processes))
             print(
                 f"{processes} process(es), {mode:6s}: {measured['samples_per_s']:8.1f} samples/s, "
-                f"peak RSS {measured['peak_rss_mib']:,.0f} MiB "
+                f"peak PSS {measured['peak_pss_mib']:,.0f} MiB "
                 f"(anonymous {measured['peak_anon_mib']:,.0f} MiB)"
             )
             result["train"].append(measured)
@@ -210,13 +214,13 @@ def write_report(result: dict, name: str) -> None:
         f"{result['count']:,} images of 3 x {result['size']} x {result['size']}; "
         f"cache build: {result['build'].get('images_per_s', 0):,.0f} images/s.",
         "",
-        "| processes | data | samples/s | peak RSS MiB | anonymous MiB |",
+        "| processes | data | samples/s | peak PSS MiB | anonymous MiB |",
         "|---:|---|---:|---:|---:|",
     ]
     for row in result["train"]:
         lines.append(
             f"| {row['processes']} | {row['mode']} | {row['samples_per_s']:.1f} | "
-            f"{row['peak_rss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} |"
+            f"{row['peak_pss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} |"
         )
     lines += [
         "",
