@@ -42,7 +42,33 @@ def epoch_order(
     return torch.randperm(n, generator=epoch_generator(seed, epoch))
 
 
-class InMemoryLoader:
+class EpochLoader:
+    """What the loaders share: their length in batches and ``set_epoch``, the exact-resume
+    hook (epoch ``e`` continued after its first ``k`` batches). A loader sets ``batch_size``,
+    ``drop_last``, ``epoch`` and ``_skip``, and says how many samples it holds."""
+
+    batch_size: int
+    drop_last: bool
+    epoch: int
+    _skip: int
+
+    @property
+    def num_samples(self) -> int:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Make the next iteration epoch ``epoch``, starting after its first ``skip`` batches."""
+        if epoch < 0 or skip < 0:
+            raise CnnlabError(f"epoch and skip must be >= 0. Received: epoch={epoch}, skip={skip}")
+        self.epoch, self._skip = epoch, skip
+
+
+class InMemoryLoader(EpochLoader):
     """Shuffled whole-tensor batches of ``tensors`` (all with the same first dimension).
 
     Args:
@@ -96,18 +122,6 @@ class InMemoryLoader:
     @property
     def num_samples(self) -> int:
         return len(self.tensors[0])
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Make the next iteration epoch ``epoch``, starting after its first ``skip`` batches."""
-        if epoch < 0 or skip < 0:
-            raise CnnlabError(f"epoch and skip must be >= 0. Received: epoch={epoch}, skip={skip}")
-        self.epoch = epoch
-        self._skip = skip
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch`` (:func:`epoch_order`), on the loader's device."""

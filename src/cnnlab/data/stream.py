@@ -17,7 +17,6 @@ in flight, which bounds the memory. With ``rank`` and ``world_size`` a process r
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
 
 from cnnlab.data.disk_cache import IMAGES, DiskCache
-from cnnlab.data.loader import epoch_order
+from cnnlab.data.loader import EpochLoader, epoch_order
 from cnnlab.data.workers import die_with_parent
 from cnnlab.errors import CnnlabError
 
@@ -90,7 +89,7 @@ class _EpochBatches(Sampler):
         return len(self.items)
 
 
-class StreamLoader:
+class StreamLoader(EpochLoader):
     """Shuffled batches of a :class:`~cnnlab.data.disk_cache.DiskCache`, read from disk.
 
     Args:
@@ -149,17 +148,6 @@ class StreamLoader:
     @property
     def source(self) -> Path:
         return self.cache.folder
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Make the next iteration epoch ``epoch``, starting after its first ``skip`` batches."""
-        if epoch < 0 or skip < 0:
-            raise CnnlabError(f"epoch and skip must be >= 0. Received: epoch={epoch}, skip={skip}")
-        self.epoch, self._skip = epoch, skip
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch``, the same as an :class:`InMemoryLoader`'s."""
