@@ -205,6 +205,13 @@ def bench(args: argparse.Namespace) -> dict:
     return result
 
 
+def build_line(build: dict) -> str:
+    if build.get("kept"):
+        return "cache kept from an earlier build (not timed in this run)."
+    speed, peak = build["images_per_s"], build["peak_pss_mib"]
+    return f"cache build: {speed:,.0f} images/s, peak PSS {peak:,.0f} MiB."
+
+
 def write_report(result: dict, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
@@ -212,7 +219,7 @@ def write_report(result: dict, name: str) -> None:
         "# Streaming benchmark: a disk cache bigger than memory vs in-memory training",
         "",
         f"{result['count']:,} images of 3 x {result['size']} x {result['size']}; "
-        f"cache build: {result['build'].get('images_per_s', 0):,.0f} images/s.",
+        + build_line(result["build"]),
         "",
         "| processes | data | samples/s | peak PSS MiB | anonymous MiB |",
         "|---:|---|---:|---:|---:|",
