@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from cache_folders import CLASSES, make_folder
@@ -40,6 +42,36 @@ def test_the_cache_equals_the_in_memory_decode(tmp_path, workers):
     manifest = json.loads((tmp_path / "cache" / MANIFEST).read_text())
     assert manifest["complete"] and manifest["written"] == 90
     assert not cache.images.flags.writeable
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small")
+    return build_cache(make_folder(folder / "src"), folder / "cache", size=(6, 5), progress=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.lists(st.integers(0, 89), max_size=40))
+def test_read_gives_the_samples_asked_for_in_their_order(small_cache, index):
+    """Repeats (weighted draws), runs of neighbours and any order, as a memory map indexes."""
+    expected = np.asarray(small_cache.images)[np.array(index, dtype=np.int64)]
+    assert np.array_equal(small_cache.read(np.array(index)), expected)
+
+
+def test_read_maps_nothing_and_refuses_what_is_not_there(tmp_path):
+    cache = build_cache(make_folder(tmp_path / "src"), tmp_path / "cache", size=(6, 5))
+    assert len(cache.read(np.arange(90))) == 90
+    # pread into a buffer: the images file is not mapped into this process by reading
+    assert str(cache.file.path) not in Path("/proc/self/maps").read_text()
+    with pytest.raises(CnnlabError, match=r"out of range 0\.\.89"):
+        cache.read(np.array([3, 90]))
+
+
+def test_a_file_cut_short_after_opening_is_named(tmp_path):
+    cache = build_cache(make_folder(tmp_path / "src"), tmp_path / "cache", size=(6, 5))
+    os.truncate(tmp_path / "cache" / IMAGES, 10 * 90)
+    with pytest.raises(CnnlabError, match=r"ends before sample 11 .*rebuild"):
+        cache.read(np.array([2, 11]))
 
 
 BUILD = """

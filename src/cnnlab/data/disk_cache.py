@@ -1,4 +1,4 @@
-"""An image folder decoded once into fixed-size uint8 samples on disk, read back memory-mapped.
+"""An image folder decoded once into fixed-size uint8 samples on disk, read back by offset.
 
 A cache folder holds three files::
 
@@ -8,13 +8,13 @@ A cache folder holds three files::
                    fingerprint, samples written so far, complete flag
 
 Why raw arrays and not a streaming format (WebDataset shards, TFRecord): a fixed-size sample
-at a computed offset lets ``np.memmap`` gather any random batch with one fancy index, so the
-seeded permutation of :class:`~cnnlab.data.loader.InMemoryLoader` is read exactly as it is
-(no shuffle buffer, no approximation), resume skips batches without reading them, and a
-torchrun rank reads only its share. Once the page cache holds the file, a gather from the
-memmap runs at the speed of one from an in-memory array (docs/data-streaming.md has the
-measurement); beyond memory the kernel reads ahead and evicts pages, so the process keeps
-only what it touches.
+at a computed offset can be read on its own, so the seeded permutation of
+:class:`~cnnlab.data.loader.InMemoryLoader` is read exactly as it is (no shuffle buffer, no
+approximation), resume skips batches without reading them, and a torchrun rank reads only its
+share. :class:`SampleFile` reads a batch with one ``pread`` per run of neighbouring samples,
+with read-ahead off (``POSIX_FADV_RANDOM``): a process holds the samples it asked for and
+nothing else, neither a mapping of the file nor the pages around each sample that a page
+fault in a memory map would read ahead (docs/data-streaming.md has the measurements).
 
 Building (:mod:`cnnlab.data.cache_build`) preallocates both files, writes samples in the
 source's sorted order chunk by chunk, fsyncs them, then atomically rewrites the manifest with
@@ -28,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +68,79 @@ def sample_bytes(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
+class SampleFile:
+    """Samples of a raw N x C x H x W uint8 file, read by offset (sample ``i`` at byte
+    ``i * C*H*W``). Picklable: each process opens the file when it first reads."""
+
+    def __init__(self, path: Path, count: int, shape: tuple[int, ...]) -> None:
+        self.path, self.count, self.shape = path, count, shape
+        self.sample_bytes = sample_bytes(shape)
+        self._file = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None}
+
+    def _fd(self) -> int:
+        if self._file is None:
+            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed with self)
+            os.posix_fadvise(self._file.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
+        return self._file.fileno()
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        """Samples ``index`` (len(index) x C x H x W), in the order asked. Read in file order,
+        one ``preadv`` per run of consecutive samples."""
+        index = np.asarray(index, dtype=np.int64)
+        if len(index) and (index.min() < 0 or index.max() >= self.count):
+            raise CnnlabError(
+                f"sample index out of range 0..{self.count - 1}. "
+                f"Received: {index.min()}..{index.max()}"
+            )
+        ranks = np.argsort(index, kind="stable")
+        ordered = np.empty((len(index), *self.shape), dtype=np.uint8)
+        starts = np.flatnonzero(np.diff(index[ranks], prepend=-2) != 1)
+        for first, stop in zip(starts, [*starts[1:], len(index)], strict=False):
+            self._read_run(int(index[ranks[first]]), ordered[first:stop])
+        out = np.empty_like(ordered)
+        out[ranks] = ordered
+        return out
+
+    def _read_run(self, sample: int, into: np.ndarray) -> None:
+        view, offset = memoryview(into.reshape(-1)), sample * self.sample_bytes
+        while len(view):
+            done = os.preadv(self._fd(), [view], offset)
+            if done == 0:
+                raise CnnlabError(
+                    f"{self.path} ends before sample {offset // self.sample_bytes} (the file "
+                    "was cut short after the cache was opened); rebuild the cache"
+                )
+            view, offset = view[done:], offset + done
+
+
 @dataclass(frozen=True)
 class DiskCache:
-    """A complete cache, read-only: ``images`` N x C x H x W uint8 (``np.memmap``), ``labels``
-    N int64, the class names, and where it lives."""
+    """A complete cache, read-only: the images file (:class:`SampleFile`), ``labels`` N
+    int64, the class names, and where it lives."""
 
     folder: Path
-    images: np.memmap
-    labels: np.ndarray
+    file: SampleFile = field(repr=False)
+    labels: np.ndarray = field(repr=False)
     classes: tuple[str, ...]
     source: str
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         """C x H x W of one sample."""
-        return tuple(self.images.shape[1:])
+        return self.file.shape
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        """Samples ``index`` as len(index) x C x H x W uint8, in the order asked."""
+        return self.file.read(index)
+
+    @cached_property
+    def images(self) -> np.memmap:
+        """All samples, memory-mapped read-only (for looking at them; training reads with
+        :meth:`read`, which keeps only what it asked for)."""
+        return np.memmap(self.file.path, dtype=np.uint8, mode="r", shape=(len(self), *self.shape))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -98,7 +157,7 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def open_cache(cache_dir: str | os.PathLike, source_folder: str | os.PathLike | None = None):
-    """The complete cache in ``cache_dir``, memory-mapped read-only.
+    """The complete cache in ``cache_dir``, read-only.
 
     Args:
         cache_dir: the folder :func:`~cnnlab.data.cache_build.build_cache` wrote.
@@ -137,6 +196,6 @@ def open_cache(cache_dir: str | os.PathLike, source_folder: str | os.PathLike | 
             raise CnnlabError(
                 f"{folder / name} has {actual} bytes, the manifest says {size}; {rebuild}"
             )
-    images = np.memmap(folder / IMAGES, dtype=np.uint8, mode="r", shape=(count, *shape))
+    images = SampleFile(folder / IMAGES, count, shape)
     labels = np.fromfile(folder / LABELS, dtype=np.int64, count=count)
     return DiskCache(folder, images, labels, tuple(manifest["classes"]), manifest["source"])

@@ -2,9 +2,9 @@
 
 :class:`StreamLoader` has :class:`~cnnlab.data.loader.InMemoryLoader`'s interface and its
 order (:func:`~cnnlab.data.loader.epoch_order`: one seeded permutation per (seed, epoch)), so
-the same seed gives the same batches whether the data is in memory or on disk. Each batch's
-indices are gathered from the memory-mapped file in sorted order (neighbouring samples share
-pages and read-ahead) and put back in permutation order. ``set_epoch(e, skip=k)`` starts at
+the same seed gives the same batches whether the data is in memory or on disk. Each batch is
+read with :meth:`~cnnlab.data.disk_cache.SampleFile.read` (file order, no read-ahead) and put
+back in permutation order. ``set_epoch(e, skip=k)`` starts at
 batch ``k`` without reading batches ``0..k-1``: the order depends on (seed, epoch) only.
 
 Worker processes read ahead: a ``DataLoader`` with ``batch_size=None`` over
@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
 
-from cnnlab.data.disk_cache import IMAGES, DiskCache
+from cnnlab.data.disk_cache import DiskCache
 from cnnlab.data.loader import EpochLoader, epoch_order
 from cnnlab.data.workers import die_with_parent
 from cnnlab.errors import CnnlabError
@@ -42,38 +42,31 @@ def share(n: int, rank: int, world_size: int) -> slice:
 
 class BatchReader(TorchDataset):
     """Item ``(epoch, b)``: this rank's part of batch ``b`` of ``epoch``, read from the cache
-    as ``(images uint8 n x C x H x W, labels n)``. Picklable: each process maps the file."""
+    as ``(images uint8 n x C x H x W, labels n)``. Picklable: each process opens the file."""
 
     def __init__(self, loader: StreamLoader) -> None:
-        self.path = loader.cache.folder / IMAGES
-        self.shape = (loader.num_samples, *loader.cache.shape)
+        self.file = loader.cache.file
         self.labels = loader.cache.labels
         self.batch_size = loader.batch_size
         self.rank, self.world_size = loader.rank, loader.world_size
         self.drawn = (loader.seed, loader.shuffle, loader.weights)
-        self._images: np.memmap | None = None
         self._epoch: tuple[int, np.ndarray] | None = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_images": None, "_epoch": None}
+        return {**self.__dict__, "_epoch": None}
 
     def _order(self, epoch: int) -> np.ndarray:
         if self._epoch is None or self._epoch[0] != epoch:
             seed, shuffle, weights = self.drawn
-            order = epoch_order(self.shape[0], seed, epoch, shuffle, weights)
+            order = epoch_order(len(self.labels), seed, epoch, shuffle, weights)
             self._epoch = (epoch, order.numpy())
         return self._epoch[1]
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, b = item
-        if self._images is None:
-            self._images = np.memmap(self.path, dtype=np.uint8, mode="r", shape=self.shape)
         index = self._order(epoch)[b * self.batch_size : (b + 1) * self.batch_size]
         index = index[share(len(index), self.rank, self.world_size)]
-        ranks = np.argsort(index, kind="stable")
-        images = np.empty((len(index), *self.shape[1:]), dtype=np.uint8)
-        images[ranks] = self._images[index[ranks]]  # read in file order, keep batch order
-        return torch.from_numpy(images), torch.from_numpy(self.labels[index])
+        return torch.from_numpy(self.file.read(index)), torch.from_numpy(self.labels[index])
 
 
 class _EpochBatches(Sampler):

@@ -94,7 +94,8 @@ def first_batch(data: Feedable, data_format: str) -> tuple[torch.Tensor, torch.T
     if isinstance(data, Samples):
         return data.inputs[:2], data.targets[:2]
     if isinstance(data, DiskCache):
-        return torch.from_numpy(np.array(data.images[:2])), torch.from_numpy(data.labels[:2])
+        first = np.arange(min(2, len(data)))
+        return torch.from_numpy(data.read(first)), torch.from_numpy(data.labels[first])
     inputs, targets = LoaderBatches(data, prepare=None).first()
     samples = as_samples((inputs, targets), data_format=data_format, role="the DataLoader")
     return samples.inputs[:2], samples.targets[:2]

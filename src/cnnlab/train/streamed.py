@@ -45,5 +45,5 @@ def cache_chunks(cache: DiskCache, part: slice, size: int, prepare) -> Iterator[
     """The samples ``part`` of ``cache`` in file order, ``size`` at a time, prepared."""
     for start in range(part.start, part.stop, size):
         stop = min(start + size, part.stop)
-        images = torch.from_numpy(np.array(cache.images[start:stop]))
+        images = torch.from_numpy(cache.read(np.arange(start, stop)))
         yield prepare(images, torch.from_numpy(cache.labels[start:stop]))
