@@ -97,6 +97,12 @@ def _check(images: torch.Tensor, masks: torch.Tensor | None) -> None:
         )
 
 
+def _unchanged(images: torch.Tensor, masks: torch.Tensor | None):
+    """An empty share's result: torch builds no grid of 0 samples (a last global batch can be
+    smaller than the number of processes)."""
+    return images if masks is None else (images, masks)
+
+
 def _sample(images, masks, grid, mode: str, padding_mode: str):
     """Resample images (``mode``) and masks (nearest) through one grid N x H x W x 2."""
     out = F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
@@ -160,6 +166,8 @@ def random_affine(
         1,
     )  # N x 2 x 3
     theta = _used(theta, share)
+    if n == 0:
+        return _unchanged(images, masks)
     grid = F.affine_grid(theta.to(device, dtype), [n, 1, h, w], align_corners=False)
     return _sample(images, masks, grid, mode, padding_mode)
 
@@ -190,6 +198,8 @@ def elastic_deform(
     n, _, h, w = images.shape
     coarse = torch.randn(_draws(images, share), 2, grid_size, grid_size, generator=generator)
     coarse = _used(coarse, share) * sigma
+    if n == 0:
+        return _unchanged(images, masks)
     coarse = coarse.to(images.device, images.dtype)
     dense = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)  # N x 2 x H x W
     identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(n, 2, 3)
