@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnlab.data import elastic_deform, hflip, load, random_affine, to_float
+from cnnlab.data.augment import BatchShare, random_shift
+from cnnlab.data.stream import share
 from cnnlab.errors import CnnlabError
+from cnnlab.train.augmentation import AUGMENTATIONS, augment_share, takes_share
 
 
 def _blocks(n: int = 4, size: int = 32) -> torch.Tensor:
@@ -103,3 +108,90 @@ def test_segmentation_batch_from_synthetic():
     images, masks = elastic_deform(to_float(data.images), data.masks, generator=torch.Generator())
     assert images.shape == (8, 1, 24, 24) and masks.dtype == torch.int64
     assert set(masks.unique().tolist()) <= {0, 1, 2, 3}
+
+
+@st.composite
+def batch_shares(draw) -> BatchShare:
+    """A global batch of 1..9 samples and one process's part: a torchrun share, or any
+    contiguous part (empty included)."""
+    total = draw(st.integers(1, 9))
+    if draw(st.booleans()):
+        world = draw(st.integers(1, 4))
+        return BatchShare(total, share(total, draw(st.integers(0, world - 1)), world))
+    start = draw(st.integers(0, total))
+    return BatchShare(total, slice(start, draw(st.integers(start, total))))
+
+
+SHARED = {
+    "shift": lambda x, m, g, s: random_shift(x, m, pixels=3, flip=0.5, generator=g, share=s),
+    "affine": lambda x, m, g, s: random_affine(x, m, 30, 0.2, (0.8, 1.2), 0.5, g, share=s),
+    "elastic": lambda x, m, g, s: elastic_deform(x, m, sigma=3, generator=g, share=s),
+}
+
+
+def _batch(total: int, seed: int, size: tuple[int, int] = (6, 7)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(total, 2, *size, generator=g), torch.randint(
+        0, 3, (total, *size), generator=g
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(part=batch_shares(), seed=st.integers(0, 2**31), with_masks=st.booleans())
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_share_is_the_slice_of_the_whole_batch_exactly(name, part, seed, with_masks):
+    augment = SHARED[name]
+    images, masks = _batch(part.total, seed)
+    masks = masks if with_masks else None
+    whole = augment(images, masks, torch.Generator().manual_seed(seed), None)
+    mine = augment(
+        images[part.part],
+        masks[part.part] if with_masks else None,
+        torch.Generator().manual_seed(seed),
+        part,
+    )
+    if not with_masks:
+        whole, mine = (whole,), (mine,)
+    assert len(mine) == len(whole)
+    for full, shared in zip(whole, mine, strict=True):
+        assert torch.equal(full[part.part], shared)
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_share_of_the_wrong_length_is_refused(name):
+    images, masks = _batch(5, 0)
+    with pytest.raises(CnnlabError, match="share's samples"):
+        SHARED[name](images[:3], masks[:3], torch.Generator(), BatchShare(5, slice(0, 2)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(part=batch_shares(), seed=st.integers(0, 2**31), segmentation=st.booleans())
+@pytest.mark.parametrize("name", AUGMENTATIONS.names())
+def test_registered_augmentations_augment_a_share_exactly(name, part, seed, segmentation):
+    augment = AUGMENTATIONS.get(name)
+    images, masks = _batch(part.total, seed, (8, 8))
+    targets = masks if segmentation else torch.arange(part.total)
+    whole_x, whole_y = augment(images, targets, torch.Generator().manual_seed(seed))
+    for whole, loaded in (
+        (True, (images, targets)),
+        (False, (images[part.part], targets[part.part])),
+    ):
+        generator = torch.Generator().manual_seed(seed)
+        x, y = augment_share(augment, *loaded, generator, part, whole)
+        assert torch.equal(x, whole_x[part.part]) and torch.equal(y, whole_y[part.part])
+
+
+def test_takes_share_and_a_plain_augmentation_gets_the_whole_batch():
+    assert all(takes_share(AUGMENTATIONS.get(name)) for name in AUGMENTATIONS.names())
+
+    def plain(inputs, targets, generator):
+        return random_shift(inputs, pixels=2, generator=generator), targets
+
+    assert not takes_share(plain)
+    images, labels = _batch(7, 3)[0], torch.arange(7)
+    part = BatchShare(7, share(7, 1, 2))
+    x, y = augment_share(plain, images, labels, torch.Generator().manual_seed(4), part, True)
+    expected = plain(images, labels, torch.Generator().manual_seed(4))[0][part.part]
+    assert torch.equal(x, expected) and torch.equal(y, labels[part.part])
+    with pytest.raises(CnnlabError, match="whole global batch"):
+        augment_share(plain, images[part.part], labels[part.part], torch.Generator(), part, False)

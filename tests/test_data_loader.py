@@ -72,3 +72,13 @@ def test_make_loader_switch():
     slow = make_loader(data, batch_size=16, seed=0, in_memory=False)
     assert isinstance(slow, DataLoader)
     assert sorted(torch.cat([b[1] for b in slow]).tolist()) == sorted(data.labels.tolist())
+
+
+def test_global_batch_size_counts_from_the_epoch_start():
+    loader = InMemoryLoader(torch.zeros(10, 1), torch.arange(10), batch_size=4)
+    assert [loader.global_batch_size(b) for b in range(len(loader))] == [4, 4, 2]
+    dropped = InMemoryLoader(torch.zeros(10, 1), torch.arange(10), batch_size=4, drop_last=True)
+    assert [dropped.global_batch_size(b) for b in range(len(dropped))] == [4, 4]
+    assert loader.world_size == 1  # in memory: every process gets the whole batch
+    with pytest.raises(CnnlabError, match="batch b"):
+        dropped.global_batch_size(2)

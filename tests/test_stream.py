@@ -1,5 +1,7 @@
 """StreamLoader: the in-memory loader's batches, read from the disk cache."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,10 @@ from cnnlab.data.stream import BatchReader, StreamLoader
 from cnnlab.errors import CnnlabError
 from cnnlab.train import Trainer, seed_everything
 from cnnlab.train.augmentation import flip_crop
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.distributed import World
+from cnnlab.train.feed import Feed, training_batches
+from cnnlab.train.inputs import InputSpec
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +94,20 @@ def test_each_rank_reads_its_share_of_every_global_batch(cache):
         assert len(first[1]) == 8 and len(second[1]) == 7  # World.share: 15 -> 8 + 7
         assert torch.equal(torch.cat([first[0], second[0]]), x)
         assert torch.equal(torch.cat([first[1], second[1]]), y)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_process_streams_its_share_unless_the_augmentation_needs_whole_batches(cache, whole):
+    world = World(rank=1, size=2)
+    config = TrainConfig(batch_size=15, seed=1)
+    feed = Feed(InputSpec(channels=3), "channels_first", torch.device("cpu"), 3, world, 8, config)
+    batches, _ = training_batches(cache, replace(feed, whole_batches=whole))
+    memory = in_memory(cache, batch_size=15, seed=1)
+    part = slice(None) if whole else world.share(15)
+    assert batches.world_size == (1 if whole else 2)
+    for b, ((x, y), (xe, ye)) in enumerate(zip(batches, memory, strict=True)):
+        assert batches.global_batch_size(b) == len(ye)
+        assert torch.equal(x, xe[part].float() / 255) and torch.equal(y, ye[part])
 
 
 def test_bad_arguments_get_one_clear_line(cache):

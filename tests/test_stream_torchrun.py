@@ -1,5 +1,6 @@
 """Streamed training under torchrun: two processes build one disk cache (the second waits
-for the first) and train from it to the weights of one in-memory process."""
+for the first) and train from it, each reading and augmenting only its share of every batch,
+to the weights of one in-memory process."""
 
 import os
 import subprocess
@@ -27,7 +28,7 @@ def test_two_streaming_processes_match_one_in_memory(tmp_path):
     make_folder(tmp_path / "images" / "validation", 30, seed=1)
     common = ["train", "lenet5", "--dataset", "image-folder", "-o", f"path={tmp_path / 'images'}"]
     common += ["-o", "size=12x12", "--epochs", "2", "--batch-size", "32", "--seed", "1"]
-    common += ["--deterministic", "--precision", "fp32", "--quiet"]
+    common += ["--deterministic", "--precision", "fp32", "--quiet", "--augment", "shift"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = {"capture_output": True, "text": True, "env": env, "timeout": 300, "check": False}
     single = subprocess.run(

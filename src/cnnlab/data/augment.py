@@ -4,17 +4,53 @@ Geometric augmentations build one sampling grid for the whole batch and call ``g
 once; the mask (N x H x W class ids), when given, is resampled through the SAME grid with
 nearest interpolation, so image and mask stay aligned and the mask keeps its class ids.
 Randomness comes only from the ``generator`` argument (``torch.Generator().manual_seed(s)``).
+With ``share`` (a :class:`BatchShare`), the images are one process's part of a global batch
+and come out as that part of the augmented global batch would.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """Samples ``part`` of a global batch of ``total``.
+
+    Per-sample random parameters are drawn for all ``total`` samples (the same generator
+    calls, in the same order, as for the whole batch) and only ``part``'s are used: each
+    process augments only its share, exactly as a one-process run augments those samples.
+    """
+
+    total: int
+    part: slice
+
+    def size(self) -> int:
+        return len(range(self.total)[self.part])
+
+
+def _draws(images: torch.Tensor, share: BatchShare | None) -> int:
+    """How many samples to draw parameters for: the images', or the global batch's."""
+    if share is None:
+        return len(images)
+    if share.size() != len(images):
+        raise CnnlabError(
+            f"the images must be the share's samples ({share.size()} of {share.total}). "
+            f"Received: {len(images)} images"
+        )
+    return share.total
+
+
+def _used(drawn: torch.Tensor, share: BatchShare | None) -> torch.Tensor:
+    """The draws of the samples augmented here."""
+    return drawn if share is None else drawn[share.part]
 
 
 def to_float(
@@ -61,6 +97,12 @@ def _check(images: torch.Tensor, masks: torch.Tensor | None) -> None:
         )
 
 
+def _unchanged(images: torch.Tensor, masks: torch.Tensor | None):
+    """An empty share's result: torch builds no grid of 0 samples (a last global batch can be
+    smaller than the number of processes)."""
+    return images if masks is None else (images, masks)
+
+
 def _sample(images, masks, grid, mode: str, padding_mode: str):
     """Resample images (``mode``) and masks (nearest) through one grid N x H x W x 2."""
     out = F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
@@ -86,6 +128,7 @@ def random_affine(
     generator: torch.Generator | None = None,
     mode: str = "bilinear",
     padding_mode: str = "zeros",
+    share: BatchShare | None = None,
 ):
     """Random rotation, translation, zoom and horizontal flip, one draw per sample.
 
@@ -97,6 +140,7 @@ def random_affine(
     Args:
         images: N x C x H x W float.
         masks: N x H x W class ids or None.
+        share: the images are this part of a global batch (:class:`BatchShare`).
 
     Returns:
         images, or (images, masks) when masks are given.
@@ -104,14 +148,15 @@ def random_affine(
     _check(images, masks)
     n, _, h, w = images.shape
     device, dtype = images.device, images.dtype
+    drawn = _draws(images, share)
 
     def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=generator)
+        return low + (high - low) * torch.rand(drawn, generator=generator)
 
     angle = uniform(-degrees, degrees) * (math.pi / 180)
     zoom = uniform(*scale)
     shift = torch.stack([uniform(-translate, translate), uniform(-translate, translate)], 1)
-    mirror = torch.where(torch.rand(n, generator=generator) < flip, -1.0, 1.0)
+    mirror = torch.where(torch.rand(drawn, generator=generator) < flip, -1.0, 1.0)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack(
         [
@@ -120,6 +165,9 @@ def random_affine(
         ],
         1,
     )  # N x 2 x 3
+    theta = _used(theta, share)
+    if n == 0:
+        return _unchanged(images, masks)
     grid = F.affine_grid(theta.to(device, dtype), [n, 1, h, w], align_corners=False)
     return _sample(images, masks, grid, mode, padding_mode)
 
@@ -132,13 +180,14 @@ def elastic_deform(
     generator: torch.Generator | None = None,
     mode: str = "bilinear",
     padding_mode: str = "reflection",
+    share: BatchShare | None = None,
 ):
     """Elastic deformation of the U-Net paper (Ronneberger, Fischer, Brox, MICCAI 2015, §3.1).
 
     Random displacement vectors on a coarse ``grid_size`` x ``grid_size`` grid, drawn from a
     Gaussian with ``sigma`` pixels standard deviation, are bicubically upsampled to per-pixel
     displacements; image and mask are resampled through them (borders mirrored, as the paper
-    does for its tiles).
+    does for its tiles). ``share``: the images are this part of a global batch.
 
     Returns:
         images, or (images, masks) when masks are given.
@@ -147,7 +196,10 @@ def elastic_deform(
     if grid_size < 2:
         raise CnnlabError(f"grid_size must be >= 2. Received: grid_size={grid_size}")
     n, _, h, w = images.shape
-    coarse = torch.randn(n, 2, grid_size, grid_size, generator=generator) * sigma
+    coarse = torch.randn(_draws(images, share), 2, grid_size, grid_size, generator=generator)
+    coarse = _used(coarse, share) * sigma
+    if n == 0:
+        return _unchanged(images, masks)
     coarse = coarse.to(images.device, images.dtype)
     dense = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)  # N x 2 x H x W
     identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(n, 2, 3)
@@ -162,12 +214,14 @@ def random_shift(
     pixels: int = 2,
     flip: float = 0.0,
     generator: torch.Generator | None = None,
+    share: BatchShare | None = None,
 ):
     """Random whole-pixel shifts of up to ``pixels`` in each direction (zeros come in), and a
     horizontal mirror with probability ``flip``: a random crop of the zero-padded image, as in
     the CIFAR ResNets (Krizhevsky et al. 2012; He et al. 2016, 4 px and flips).
 
     Exact and cheap: no interpolation, one slice per distinct offset in the batch.
+    ``share``: the images are this part of a global batch.
 
     Returns:
         images, or (images, masks) when masks are given.
@@ -175,9 +229,10 @@ def random_shift(
     _check(images, masks)
     if pixels < 0:
         raise CnnlabError(f"pixels must be >= 0. Received: pixels={pixels}")
-    n, _, h, w = images.shape
-    offsets = torch.randint(2 * pixels + 1, (n, 2), generator=generator)
-    mirror = torch.rand(n, generator=generator) < flip
+    _, _, h, w = images.shape
+    drawn = _draws(images, share)
+    offsets = _used(torch.randint(2 * pixels + 1, (drawn, 2), generator=generator), share)
+    mirror = _used(torch.rand(drawn, generator=generator) < flip, share)
     padded = F.pad(images, (pixels,) * 4)  # N x C x (H + 2p) x (W + 2p)
     out = torch.empty_like(images)
     padded_masks = F.pad(masks, (pixels,) * 4) if masks is not None else None

@@ -45,12 +45,14 @@ def epoch_order(
 class EpochLoader:
     """What the loaders share: their length in batches and ``set_epoch``, the exact-resume
     hook (epoch ``e`` continued after its first ``k`` batches). A loader sets ``batch_size``,
-    ``drop_last``, ``epoch`` and ``_skip``, and says how many samples it holds."""
+    ``drop_last``, ``epoch`` and ``_skip``, and says how many samples it holds; with
+    ``world_size`` above 1 each batch it yields is only one process's share."""
 
     batch_size: int
     drop_last: bool
     epoch: int
     _skip: int
+    world_size: int = 1
 
     @property
     def num_samples(self) -> int:
@@ -60,6 +62,13 @@ class EpochLoader:
         if self.drop_last:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
+
+    def global_batch_size(self, b: int) -> int:
+        """The samples of batch ``b`` of an epoch (counted from its start) over all processes:
+        a process given only its share needs it to scale its loss and draw its augmentation."""
+        if not 0 <= b < len(self):
+            raise CnnlabError(f"batch b must be in 0..{len(self) - 1}. Received: b={b}")
+        return min(self.batch_size, self.num_samples - b * self.batch_size)
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         """Make the next iteration epoch ``epoch``, starting after its first ``skip`` batches."""

@@ -3,16 +3,23 @@
 The trainer calls ``augment(inputs, targets, generator)`` on each training batch with a
 generator seeded from (seed, epoch, step), so a resumed run draws the same augmentations as an
 uninterrupted one. Targets that are masks (N x H x W) are transformed with the images.
+
+Under ``torchrun`` an augmentation with a ``share`` keyword (all registered ones) is given only
+this process's share of the global batch and a :class:`~cnnlab.data.augment.BatchShare`, so
+each process reads and augments only its samples; any other callable gets the whole global
+batch, sliced after (:func:`augment_share`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from cnnlab.data.augment import elastic_deform, random_affine, random_shift
+from cnnlab.data.augment import BatchShare, elastic_deform, random_affine, random_shift
+from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry
 
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -24,31 +31,35 @@ def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-def shift_rotate(inputs, targets, generator):
+def shift_rotate(inputs, targets, generator, share=None):
     """Small rotations (+-10 degrees) and shifts (+-10%): what handwriting varies by."""
     if targets.ndim == 3:
-        return random_affine(inputs, targets, degrees=10, translate=0.1, generator=generator)
-    return random_affine(inputs, degrees=10, translate=0.1, generator=generator), targets
+        return random_affine(
+            inputs, targets, degrees=10, translate=0.1, generator=generator, share=share
+        )
+    affined = random_affine(inputs, degrees=10, translate=0.1, generator=generator, share=share)
+    return affined, targets
 
 
-def shift(inputs, targets, generator):
+def shift(inputs, targets, generator, share=None):
     """Whole-pixel shifts of up to 2 px: digits move in their box, nothing is resampled."""
     if targets.ndim == 3:
-        return random_shift(inputs, targets, pixels=2, generator=generator)
-    return random_shift(inputs, pixels=2, generator=generator), targets
+        return random_shift(inputs, targets, pixels=2, generator=generator, share=share)
+    return random_shift(inputs, pixels=2, generator=generator, share=share), targets
 
 
-def flip_crop(inputs, targets, generator):
+def flip_crop(inputs, targets, generator, share=None):
     """Natural images: a random crop of the image padded by 4 px and a left-right mirror
     with probability 0.5 (the CIFAR ResNets' augmentation)."""
     if targets.ndim == 3:
-        return random_shift(inputs, targets, pixels=4, flip=0.5, generator=generator)
-    return random_shift(inputs, pixels=4, flip=0.5, generator=generator), targets
+        return random_shift(inputs, targets, pixels=4, flip=0.5, generator=generator, share=share)
+    return random_shift(inputs, pixels=4, flip=0.5, generator=generator, share=share), targets
 
 
-def flip_elastic(inputs, targets, generator):
+def flip_elastic(inputs, targets, generator, share=None):
     """The U-Net paper's augmentation: mirror, rotate by multiples of 90 degrees, then an
-    elastic deformation (sigma 10 px on a 3 x 3 grid)."""
+    elastic deformation (sigma 10 px on a 3 x 3 grid). The mirror and the turns are drawn
+    once per batch: the same for every share."""
     masks = targets if targets.ndim == 3 else None
     images = inputs
     if bool(torch.rand((), generator=generator) < 0.5):
@@ -59,8 +70,8 @@ def flip_elastic(inputs, targets, generator):
         images = images.rot90(turns, dims=(-2, -1))
         masks = masks.rot90(turns, dims=(-2, -1)) if masks is not None else None
     if masks is None:
-        return elastic_deform(images, generator=generator), targets
-    return elastic_deform(images, masks, generator=generator)
+        return elastic_deform(images, generator=generator, share=share), targets
+    return elastic_deform(images, masks, generator=generator, share=share)
 
 
 AUGMENTATIONS: Registry[Augment] = Registry("augmentation")
@@ -81,3 +92,35 @@ def get_augment(name: str | None) -> Augment | None:
     if name is None or name == NO_AUGMENTATION:
         return None
     return AUGMENTATIONS.get(name)
+
+
+def takes_share(augment: Callable) -> bool:
+    """Whether ``augment`` accepts ``share``: it can augment one process's share alone."""
+    try:
+        return "share" in inspect.signature(augment).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+
+
+def augment_share(
+    augment: Augment,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    generator: torch.Generator,
+    share: BatchShare,
+    whole: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``share.part`` of the augmented global batch. ``whole``: ``inputs`` hold the
+    whole global batch, else only the share. An augmentation without ``share`` needs the
+    whole batch: it is augmented, then sliced."""
+    if takes_share(augment):
+        if whole:
+            inputs, targets = inputs[share.part], targets[share.part]
+        return augment(inputs, targets, generator, share=share)
+    if not whole:
+        raise CnnlabError(
+            "an augmentation without a share keyword needs the whole global batch; "
+            "the loader yields only this process's share"
+        )
+    inputs, targets = augment(inputs, targets, generator)
+    return inputs[share.part], targets[share.part]

@@ -102,6 +102,13 @@ class PreparedBatches:
     def num_samples(self) -> int:
         return self.loader.num_samples
 
+    @property
+    def world_size(self) -> int:
+        return self.loader.world_size
+
+    def global_batch_size(self, b: int) -> int:
+        return self.loader.global_batch_size(b)
+
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.loader.set_epoch(epoch, skip)
 

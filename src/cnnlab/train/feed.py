@@ -256,8 +256,9 @@ def check_range(targets: torch.Tensor, outputs: int) -> None:
 @dataclass(frozen=True)
 class Feed:
     """How data reaches one model: the spec, the layout of arrays, the device, the model's
-    number of outputs (to check class ids), the processes, the evaluation batch size and the
-    settings (batch size, seed, sampler, class weights)."""
+    number of outputs (to check class ids), the processes, the evaluation batch size, the
+    settings (batch size, seed, sampler, class weights), and whether every process must read
+    whole global batches (an augmentation that cannot augment a share alone)."""
 
     spec: InputSpec
     data_format: str
@@ -266,6 +267,7 @@ class Feed:
     world: World
     eval_batch_size: int
     config: TrainConfig
+    whole_batches: bool = False
 
     def preparer(self):
         return loader_preparer(self.spec, self.data_format, self.device, self.outputs)
@@ -295,8 +297,9 @@ def training_batches(
             **record,
         }
     if isinstance(data, DiskCache):
+        world = World() if feed.whole_batches else feed.world
         batches = streamed_batches(
-            data, feed.spec, feed.device, config.batch_size, config.seed, draws
+            data, feed.spec, feed.device, config.batch_size, config.seed, draws, world
         )
         source = f"stream from {data.folder}"
         return batches, {"train": source, "data_path": "stream", "exact_resume": True, **record}

@@ -11,6 +11,7 @@ import torch
 from cnnlab.data.disk_cache import DiskCache
 from cnnlab.data.stream import StreamLoader
 from cnnlab.train.batches import Batch, PreparedBatches
+from cnnlab.train.distributed import World
 from cnnlab.train.inputs import InputSpec
 
 STREAM_WORKERS = 2  # reader processes of a streamed data set
@@ -32,12 +33,21 @@ def streamed_batches(
     batch_size: int,
     seed: int,
     draws: torch.Tensor | None,
+    world: World,
 ) -> PreparedBatches:
     """The training batches of ``cache``: an :class:`InMemoryLoader`'s for the same seed.
 
-    Every process reads the whole global batch and the trainer takes its share of it, as
-    in memory (reading only the share needs the trainer to know the global batch size)."""
-    stream = StreamLoader(cache, batch_size, seed=seed, weights=draws, workers=STREAM_WORKERS)
+    Each process reads only its share of every global batch (``world``; pass ``World()`` to
+    read whole batches): the trainer asks the loader for the global batch size."""
+    stream = StreamLoader(
+        cache,
+        batch_size,
+        seed=seed,
+        weights=draws,
+        rank=world.rank,
+        world_size=world.size,
+        workers=STREAM_WORKERS,
+    )
     return PreparedBatches(stream, stream_preparer(spec, device))
 
 

@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from cnnlab.data.augment import BatchShare
 from cnnlab.data.disk_cache import DiskCache
 from cnnlab.data.loader import InMemoryLoader
 from cnnlab.errors import CnnlabError
 from cnnlab.models.info import main_output
-from cnnlab.train.augmentation import Augment, step_generator
-from cnnlab.train.batches import LoaderBatches
+from cnnlab.train.augmentation import Augment, augment_share, step_generator, takes_share
+from cnnlab.train.batches import Batch, LoaderBatches
 from cnnlab.train.callbacks import Callback, CallbackList, EarlyStopping, NanGuard
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import Data, Samples, check_data_format, target_task
@@ -80,7 +81,9 @@ class Trainer:
             functions, ``fn(outputs, targets) -> float`` (history ``name``, ``val_name``).
         callbacks: :class:`Callback` objects; a :class:`NanGuard`, the :class:`History`
             and (when ``verbose``) a :class:`ProgressBar` are always there.
-        augment: ``augment(inputs, targets, generator)`` applied to each training batch.
+        augment: ``augment(inputs, targets, generator)`` applied to each training batch;
+            with a ``share`` keyword, under torchrun, to this process's share only
+            (:mod:`cnnlab.train.augmentation`), else to the whole global batch.
         input_spec: how stored samples become inputs (default: from the model and the data).
         classes: class names (default: those of the training Dataset).
         data_format: ``channels_first`` (N x C x H x W) or ``channels_last`` (N x H x W x C,
@@ -254,7 +257,8 @@ class Trainer:
 
     def _feed(self) -> Feed:
         where = (self.device, self.num_outputs, self.world, self.eval_batch_size, self.config)
-        return Feed(self.input_spec, self.data_format, *where)
+        whole = self.augment is not None and not takes_share(self.augment)
+        return Feed(self.input_spec, self.data_format, *where, whole_batches=whole)
 
     def _add_default_callbacks(self, has_validation: bool) -> None:
         """Early stopping from the config; without validation data, ``val_*`` monitors fall
@@ -280,14 +284,10 @@ class Trainer:
                 item = next(batches, None)
             if item is None:
                 break
-            inputs, targets = item
             batch = self.step_in_epoch
             self.callbacks.on_train_batch_begin(self, batch)
-            if self.augment is not None:
-                with section("augment"):
-                    generator = step_generator(self.config.seed, self.epoch, batch)
-                    inputs, targets = self.augment(inputs, targets, generator)
-            state = self._train_step(net, inputs, targets, state)
+            (inputs, targets), n_global = self._share(loader, item, batch)
+            state = self._train_step(net, inputs, targets, n_global, state)
             self._train_state = state
             with section("callbacks"):
                 due = self.step_in_epoch % self.sync_every == 0 or self.global_step == 1
@@ -309,13 +309,24 @@ class Trainer:
         self._train_state = None
         self.callbacks.on_epoch_end(self, row)
 
-    def _train_step(self, net, inputs, targets, state: MetricState | None) -> MetricState:
+    def _share(self, loader, item: Batch, batch: int) -> tuple[Batch, int]:
+        """This process's share of global batch ``batch`` (``item``: the loader's whole batch,
+        or with ``world_size`` > 1 only the share), augmented, and the global batch size."""
+        distributed, (inputs, targets) = self.world.distributed, item
+        n_global = loader.global_batch_size(batch) if distributed else len(targets)
+        share = BatchShare(n_global, self.world.share(n_global))
+        whole = not distributed or loader.world_size == 1
+        if self.augment is None:
+            return (inputs[share.part], targets[share.part]) if whole else item, n_global
+        with self.profiler.section("augment"):
+            generator = step_generator(self.config.seed, self.epoch, batch)
+            return augment_share(self.augment, inputs, targets, generator, share, whole), n_global
+
+    def _train_step(self, net, inputs, targets, n_global: int, state: MetricState | None):
+        """One update on this process's share (``n_global`` samples in all scale its loss);
+        returns the running metric state."""
         cfg = self.config
         section = self.profiler.section
-        n_global = len(targets)
-        if self.world.distributed:
-            part = self.world.share(n_global)
-            inputs, targets = inputs[part], targets[part]
         with section("forward"), self.execution.autocast(self.device):
             output = self.forward(net, inputs)
         with section("loss"):
