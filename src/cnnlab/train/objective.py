@@ -93,6 +93,8 @@ class Objective(nn.Module):
         self.training_loss = nn.CrossEntropyLoss(weight, label_smoothing=self.label_smoothing)
 
     def forward(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
+        if len(target) == 0:
+            return empty_share_loss(output)
         loss = self.training_loss
         logits = main_output(output)
         total = loss(logits, match_target(logits, target))
@@ -100,3 +102,12 @@ class Objective(nn.Module):
             for aux in output[1:]:
                 total = total + self.aux_weight * loss(aux, match_target(aux, target))
         return total
+
+
+def empty_share_loss(output: torch.Tensor | tuple) -> torch.Tensor:
+    """The loss of a process whose share of a global batch is empty (a last batch smaller
+    than the number of torchrun processes): zero, but computed from the outputs, so the
+    backward pass runs and joins the other processes' gradient all-reduce. The mean loss of
+    no samples would be 0 / 0 = NaN."""
+    heads = [output] if isinstance(output, torch.Tensor) else list(output)
+    return sum(head.sum() for head in heads) * 0.0
