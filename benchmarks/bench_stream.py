@@ -8,7 +8,8 @@
    subset that fits); each in a fresh process, whose process tree's memory is sampled every
    0.2 s: the proportional set size (PSS) of the trainer and its reader processes, summed, is
    "peak PSS" (shared pages counted once); "anonymous" is the part that is not file pages,
-   which the kernel can drop and re-read at will.
+   which the kernel can drop and re-read at will; "largest RSS" is the highest peak resident
+   set (``VmHWM``) of any one process of the tree.
 3. The same two with 2 ``torchrun`` processes (one thread each, gloo).
 
 Throughput is samples of the global batch per second of wall time over the timed steps.
@@ -60,33 +61,39 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def tree_memory(root: int) -> tuple[int, int]:
-    """Proportional set size of the process tree under ``root``: (all, anonymous), in bytes.
+def kib_field(path: str, name: str) -> int:
+    """Field ``name`` (a "<n> kB" line) of a /proc file, in bytes; 0 when it is gone."""
+    try:
+        with open(path) as file:
+            fields = dict(line.split(":", 1) for line in file if ":" in line)
+    except OSError:
+        return 0
+    return int(fields.get(name, "0 kB").split()[0]) * 1024
+
+
+def tree_memory(root: int) -> tuple[int, int, int]:
+    """The process tree under ``root``: its proportional set size (all, anonymous) and the
+    largest peak RSS of one of its processes, in bytes.
 
     PSS divides each shared page among the processes that map it, so forked reader processes
     do not count the trainer's libraries and copy-on-write pages again (summed RSS would)."""
-    total = anonymous = 0
+    total = anonymous = largest = 0
     for pid in process_tree(root):
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as file:
-                fields = dict(line.split(":", 1) for line in file if ":" in line)
-        except OSError:
-            continue
-        total += int(fields.get("Pss", "0 kB").split()[0]) * 1024
-        anonymous += int(fields.get("Pss_Anon", "0 kB").split()[0]) * 1024
-    return total, anonymous
+        total += kib_field(f"/proc/{pid}/smaps_rollup", "Pss")
+        anonymous += kib_field(f"/proc/{pid}/smaps_rollup", "Pss_Anon")
+        largest = max(largest, kib_field(f"/proc/{pid}/status", "VmHWM"))
+    return total, anonymous, largest
 
 
 def run_measured(command: list[str], env: dict | None = None) -> dict:
     """Run ``command``; its JSON output (last line) with the tree's peak memory added."""
-    peaks = [0, 0]
+    peaks = [0, 0, 0]
     with tempfile.TemporaryFile("w+") as out:
         child = subprocess.Popen(command, stdout=out, env={**os.environ, **(env or {})})
 
         def sample() -> None:
             while child.poll() is None:
-                total, anonymous = tree_memory(child.pid)
-                peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], anonymous)
+                peaks[:] = map(max, peaks, tree_memory(child.pid))
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -98,7 +105,8 @@ def run_measured(command: list[str], env: dict | None = None) -> dict:
     if code != 0 or not lines:
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
     result = json.loads(lines[-1])
-    return result | {"peak_pss_mib": peaks[0] / 2**20, "peak_anon_mib": peaks[1] / 2**20}
+    names = ("peak_pss_mib", "peak_anon_mib", "peak_rss_mib")
+    return result | {name: peak / 2**20 for name, peak in zip(names, peaks, strict=True)}
 
 
 # --- the measured children ---------------------------------------------------------------
@@ -194,7 +202,8 @@ def bench(args: argparse.Namespace) -> dict:
             print(
                 f"{processes} process(es), {mode:6s}: {measured['samples_per_s']:8.1f} samples/s, "
                 f"peak PSS {measured['peak_pss_mib']:,.0f} MiB "
-                f"(anonymous {measured['peak_anon_mib']:,.0f} MiB)"
+                f"(anonymous {measured['peak_anon_mib']:,.0f} MiB), "
+                f"largest process RSS {measured['peak_rss_mib']:,.0f} MiB"
             )
             result["train"].append(measured)
     for processes in (1, 2):
@@ -221,13 +230,14 @@ def write_report(result: dict, name: str) -> None:
         f"{result['count']:,} images of 3 x {result['size']} x {result['size']}; "
         + build_line(result["build"]),
         "",
-        "| processes | data | samples/s | peak PSS MiB | anonymous MiB |",
-        "|---:|---|---:|---:|---:|",
+        "| processes | data | samples/s | peak PSS MiB | anonymous MiB | largest RSS MiB |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     for row in result["train"]:
         lines.append(
             f"| {row['processes']} | {row['mode']} | {row['samples_per_s']:.1f} | "
-            f"{row['peak_pss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} |"
+            f"{row['peak_pss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} | "
+            f"{row['peak_rss_mib']:,.0f} |"
         )
     lines += [
         "",
