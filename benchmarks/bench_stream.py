@@ -9,7 +9,8 @@
    0.2 s: the proportional set size (PSS) of the trainer and its reader processes, summed, is
    "peak PSS" (shared pages counted once); "anonymous" is the part that is not file pages,
    which the kernel can drop and re-read at will; "largest RSS" is the highest peak resident
-   set (``VmHWM``) of any one process of the tree.
+   set (``VmHWM``) of any one process of the tree. The cache's pages are dropped from the
+   page cache before each run, so streaming starts cold.
 3. The same two with 2 ``torchrun`` processes (one thread each, gloo).
 
 Throughput is samples of the global batch per second of wall time over the timed steps.
@@ -83,6 +84,13 @@ def tree_memory(root: int) -> tuple[int, int, int]:
         anonymous += kib_field(f"/proc/{pid}/smaps_rollup", "Pss_Anon")
         largest = max(largest, kib_field(f"/proc/{pid}/status", "VmHWM"))
     return total, anonymous, largest
+
+
+def evict(path: Path) -> None:
+    """Drop ``path``'s pages from the page cache (``POSIX_FADV_DONTNEED``, no privileges
+    needed), so a streamed run reads from disk and not what an earlier run left in memory."""
+    with open(path, "rb") as file:
+        os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def run_measured(command: list[str], env: dict | None = None) -> dict:
@@ -198,6 +206,7 @@ def bench(args: argparse.Namespace) -> dict:
     for processes in (1, 2):
         for mode in ("stream", "memory"):
             spec = common | {"mode": mode}
+            evict(cache / "images.u8")
             measured = run_measured(child_command("train", spec, processes))
             print(
                 f"{processes} process(es), {mode:6s}: {measured['samples_per_s']:8.1f} samples/s, "

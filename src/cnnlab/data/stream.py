@@ -69,6 +69,14 @@ class BatchReader(TorchDataset):
         return torch.from_numpy(self.file.read(index)), torch.from_numpy(self.labels[index])
 
 
+def reader_init(parent: int, worker_id: int) -> None:
+    """A reader process ends with the trainer and yields the CPU to it (nice 19): it waits
+    on the disk most of the time, and each wake-up at normal priority would preempt one of
+    the trainer's threads and hold up the parallel operation that thread is part of."""
+    die_with_parent(parent, worker_id)
+    os.nice(19)
+
+
 class _EpochBatches(Sampler):
     """The ``(epoch, b)`` items of the epoch the loader is about to run."""
 
@@ -160,7 +168,7 @@ class StreamLoader(EpochLoader):
                 num_workers=self.workers,
                 prefetch_factor=self.prefetch,
                 persistent_workers=True,
-                worker_init_fn=functools.partial(die_with_parent, os.getpid()),
+                worker_init_fn=functools.partial(reader_init, os.getpid()),
                 # its own generator: the workers' seeds must not draw from the global one,
                 # which the model's dropout uses (a resume would shift it)
                 generator=torch.Generator(),

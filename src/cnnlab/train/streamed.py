@@ -14,7 +14,9 @@ from cnnlab.train.batches import Batch, PreparedBatches
 from cnnlab.train.distributed import World
 from cnnlab.train.inputs import InputSpec
 
-STREAM_WORKERS = 2  # reader processes of a streamed data set
+# reader processes of a streamed data set: one is enough, since a batch read with pread
+# mostly waits on the disk; a second one costs the trainer's threads CPU on a small machine
+STREAM_WORKERS = 1
 
 
 def stream_preparer(spec: InputSpec, device: torch.device):
