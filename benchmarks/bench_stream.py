@@ -13,12 +13,18 @@
    page cache before each run, so streaming starts cold.
 3. The same two with 2 ``torchrun`` processes (one thread each, gloo).
 
+Steps 2 and 3 are repeated ``--rounds`` times, interleaved; the report gives median
+throughputs and the median of the per-round ratios. Nothing maps the cache file (the
+subset is read with ``DiskCache.read``), so the whole benchmark can run under an
+address-space cap smaller than the file (``ulimit -v``), which the report names.
+
 Throughput is samples of the global batch per second of wall time over the timed steps.
 Results: ``benchmarks/results/bench_stream.json`` and ``.md``.
 
 Run: ``.venv/bin/python benchmarks/bench_stream.py --work /big/disk/stream-bench`` (the folder
 and the cache go there; about 1.6 + 27.6 GB for a million images). ``--count 20000`` makes a
-small run that checks the whole path in a few minutes.
+small run that checks the whole path in a few minutes; ``--rebuild`` deletes the cache and
+times a fresh build.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +46,7 @@ from make_image_folder import make_folder
 from report import RESULTS
 
 HERE = Path(__file__).resolve()
+MEMORY_KEYS = ("peak_pss_mib", "peak_anon_mib", "peak_rss_mib")
 
 
 class StepsDone(Exception):
@@ -113,8 +123,7 @@ def run_measured(command: list[str], env: dict | None = None) -> dict:
     if code != 0 or not lines:
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
     result = json.loads(lines[-1])
-    names = ("peak_pss_mib", "peak_anon_mib", "peak_rss_mib")
-    return result | {name: peak / 2**20 for name, peak in zip(names, peaks, strict=True)}
+    return result | {key: peak / 2**20 for key, peak in zip(MEMORY_KEYS, peaks, strict=True)}
 
 
 # --- the measured children ---------------------------------------------------------------
@@ -164,7 +173,7 @@ def child_train(spec: dict) -> dict:
             trainer.fit(cache)
         else:
             subset = spec["subset"]
-            trainer.fit(np.array(cache.images[:subset]), np.array(cache.labels[:subset]))
+            trainer.fit(cache.read(np.arange(subset)), cache.labels[:subset])
     except StepsDone:
         pass
     samples = spec["steps"] * spec["batch"]
@@ -189,37 +198,55 @@ def child_command(phase: str, spec: dict, processes: int = 1) -> list[str]:
     return [*run, f"--nproc-per-node={processes}", *script]
 
 
+def address_space_cap() -> str:
+    """The ``ulimit -v`` the benchmark runs under, as text."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return "none" if soft == resource.RLIM_INFINITY else f"{soft / 2**30:.1f} GiB"
+
+
 def bench(args: argparse.Namespace) -> dict:
     work = args.work.expanduser()
     folder, cache = work / f"folder-{args.count}", work / f"cache-{args.count}"
     print(f"image folder: {args.count:,} images of {args.size}x{args.size} in {folder}")
     made = make_folder(folder, args.count, args.size)
     build = {"kept": True}
-    if not (cache / "manifest.json").exists() or args.rebuild:
+    if args.rebuild:
+        shutil.rmtree(cache, ignore_errors=True)
+    if not (cache / "manifest.json").exists():
         spec = {"folder": str(folder), "cache": str(cache), "size": args.size, "workers": 2}
         build = run_measured(child_command("build", spec))
         speed, peak = build["images_per_s"], build["peak_pss_mib"]
         print(f"cache build: {speed:,.0f} images/s, peak PSS {peak:,.0f} MiB")
-    result = {"count": args.count, "size": args.size, "folder": made, "build": build, "train": []}
+    result = {"count": args.count, "size": args.size, "folder": made, "build": build}
+    result |= {"address_space_cap": address_space_cap(), "rounds": args.rounds, "train": []}
     common = {"cache": str(cache), "size": args.size, "batch": args.batch, "steps": args.steps}
     common |= {"warmup": args.warmup, "subset": args.subset}
+    for round_ in range(args.rounds):
+        for processes in (1, 2):
+            for mode in ("stream", "memory"):
+                evict(cache / "images.u8")
+                measured = run_measured(child_command("train", common | {"mode": mode}, processes))
+                print(
+                    f"round {round_ + 1}, {processes} process(es), {mode:6s}: "
+                    f"{measured['samples_per_s']:8.1f} samples/s, "
+                    f"peak PSS {measured['peak_pss_mib']:,.0f} MiB "
+                    f"(anonymous {measured['peak_anon_mib']:,.0f} MiB), "
+                    f"largest process RSS {measured['peak_rss_mib']:,.0f} MiB"
+                )
+                result["train"].append(measured | {"round": round_})
     for processes in (1, 2):
-        for mode in ("stream", "memory"):
-            spec = common | {"mode": mode}
-            evict(cache / "images.u8")
-            measured = run_measured(child_command("train", spec, processes))
-            print(
-                f"{processes} process(es), {mode:6s}: {measured['samples_per_s']:8.1f} samples/s, "
-                f"peak PSS {measured['peak_pss_mib']:,.0f} MiB "
-                f"(anonymous {measured['peak_anon_mib']:,.0f} MiB), "
-                f"largest process RSS {measured['peak_rss_mib']:,.0f} MiB"
-            )
-            result["train"].append(measured)
-    for processes in (1, 2):
-        rows = {r["mode"]: r for r in result["train"] if r["processes"] == processes}
-        ratio = rows["stream"]["samples_per_s"] / rows["memory"]["samples_per_s"]
-        result[f"stream_over_memory_{processes}p"] = ratio
-        print(f"{processes} process(es): streamed / in memory = {ratio:.3f}")
+        ratios = []
+        for round_ in range(args.rounds):
+            rows = {
+                r["mode"]: r["samples_per_s"]
+                for r in result["train"]
+                if r["processes"] == processes and r["round"] == round_
+            }
+            ratios.append(rows["stream"] / rows["memory"])
+        result[f"stream_over_memory_{processes}p"] = statistics.median(ratios)
+        result[f"stream_over_memory_{processes}p_rounds"] = ratios
+        shown = ", ".join(f"{r:.3f}" for r in ratios)
+        print(f"{processes} process(es): streamed / in memory = median of ({shown})")
     return result
 
 
@@ -230,6 +257,22 @@ def build_line(build: dict) -> str:
     return f"cache build: {speed:,.0f} images/s, peak PSS {peak:,.0f} MiB."
 
 
+def summary_rows(result: dict) -> list[str]:
+    """One row per (processes, mode): median samples/s over the rounds, highest memory."""
+    rows = []
+    for processes in (1, 2):
+        for mode in ("stream", "memory"):
+            runs = [r for r in result["train"] if (r["processes"], r["mode"]) == (processes, mode)]
+            speed = statistics.median(r["samples_per_s"] for r in runs)
+            peaks = [max(r[key] for r in runs) for key in MEMORY_KEYS]
+            rows.append(
+                f"| {processes} | {mode} | {speed:.1f} | "
+                + " | ".join(f"{m:,.0f}" for m in peaks)
+                + " |"
+            )
+    return rows
+
+
 def write_report(result: dict, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
@@ -238,23 +281,18 @@ def write_report(result: dict, name: str) -> None:
         "",
         f"{result['count']:,} images of 3 x {result['size']} x {result['size']}; "
         + build_line(result["build"]),
+        f"Address-space cap (ulimit -v): {result['address_space_cap']}. "
+        f"Medians of {result['rounds']} round(s); memory: the highest of the rounds.",
         "",
         "| processes | data | samples/s | peak PSS MiB | anonymous MiB | largest RSS MiB |",
         "|---:|---|---:|---:|---:|---:|",
-    ]
-    for row in result["train"]:
-        lines.append(
-            f"| {row['processes']} | {row['mode']} | {row['samples_per_s']:.1f} | "
-            f"{row['peak_pss_mib']:,.0f} | {row['peak_anon_mib']:,.0f} | "
-            f"{row['peak_rss_mib']:,.0f} |"
-        )
-    lines += [
+        *summary_rows(result),
         "",
-        *(
-            f"Streamed / in memory, {p} process(es): {result[f'stream_over_memory_{p}p']:.3f}"
-            for p in (1, 2)
-        ),
     ]
+    for p in (1, 2):
+        shown = ", ".join(f"{r:.3f}" for r in result[f"stream_over_memory_{p}p_rounds"])
+        median = result[f"stream_over_memory_{p}p"]
+        lines.append(f"Streamed / in memory, {p} process(es): {median:.3f} (rounds: {shown})")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -269,7 +307,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--subset", type=int, default=20_000)
-    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rebuild", action="store_true", help="delete the cache and build it")
     args = parser.parse_args()
     if args.phase:
         spec = json.loads(args.spec)
