@@ -1,6 +1,8 @@
 """StreamLoader: the in-memory loader's batches, read from the disk cache."""
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +75,31 @@ def test_reading_ahead_leaves_the_global_generator_alone(cache):
     before = torch.get_rng_state()
     assert len(list(stream)) == 6
     assert torch.equal(before, torch.get_rng_state())
+
+
+def children(parent: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_readers_run_only_on_a_cpu_the_trainer_leaves_idle(cache):
+    """A reader at a normal priority preempts the trainer's threads at each wake-up."""
+    stream = StreamLoader(cache, batch_size=16, workers=2)
+    batches = iter(stream)
+    next(batches)
+    readers = children(os.getpid())
+    assert len(readers) == 2
+    assert {os.sched_getscheduler(pid) for pid in readers} == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    assert len(list(batches)) == 5
 
 
 def test_skip_reads_none_of_the_skipped_batches(cache, monkeypatch):

@@ -70,11 +70,20 @@ class BatchReader(TorchDataset):
 
 
 def reader_init(parent: int, worker_id: int) -> None:
-    """A reader process ends with the trainer and yields the CPU to it (nice 19): it waits
-    on the disk most of the time, and each wake-up at normal priority would preempt one of
-    the trainer's threads and hold up the parallel operation that thread is part of."""
+    """A reader process ends with the trainer and runs only on a CPU the trainer leaves idle."""
     die_with_parent(parent, worker_id)
-    os.nice(19)
+    yield_cpu()
+
+
+def yield_cpu() -> None:
+    """Schedule this process only when a CPU would otherwise idle (Linux ``SCHED_IDLE``; nice
+    19 elsewhere). A reader waits on the disk most of the time; each wake-up at a normal
+    priority, even nice 19, preempts one of the trainer's threads and holds up the parallel
+    operation that thread is part of. An idle-class process never preempts."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # no such policy here (macOS), or refused
+        os.nice(19)
 
 
 class _EpochBatches(Sampler):
