@@ -28,7 +28,13 @@ hardware and torch version they were taken with, are in ``benchmarks/PROFILE.md`
   page-faulted in again at every step, at a cost in system time that depends on how the
   threshold moved early in the process. The trainer raises the mmap and trim thresholds
   once per process (Linux/glibc): freed memory is reused, at the cost of the process keeping
-  its peak heap.
+  its peak heap. That heap grows a little at a time, so the kernel backs it with 4 KiB pages,
+  and the memory-bound operations that stream through the activations (batch norm, ReLU,
+  the convolutions' backward) miss the TLB every 4 KiB. Before each fit the trainer grows the
+  heap once by up to 896 MiB, marks it ``MADV_HUGEPAGE`` and frees it (:func:`mark_step_heap`):
+  glibc keeps it, the steps' activations are carved out of it, and the kernel faults them in
+  as 2 MiB transparent huge pages (under the ``madvise`` or ``always`` setting of
+  /sys/kernel/mm/transparent_hugepage/enabled).
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.memory import available_bytes
 
 PRECISIONS = ("auto", "fp32", "bf16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -49,26 +57,79 @@ CHANNELS_LAST = ("auto", "yes", "no")  # yes/no are written True/False in a conf
 FUSED_DEVICES = ("cpu", "cuda")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 KEEP_BYTES = 1 << 30  # allocations below stay on the heap; free memory up to this is kept
+MADV_HUGEPAGE = 14  # <sys/mman.h>
+HUGE_PAGE = 2 << 20
+# marked for the steps at most: with what is already free above it, it stays below the trim
+# threshold, so glibc keeps it
+STEP_HEAP = KEEP_BYTES - (128 << 20)
+THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
 @functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library with the functions used here typed, or None where it is not glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        return None
+    return libc
+
+
+@functools.cache
+def _kept_bytes() -> int:
+    """Raise glibc's mmap and trim thresholds (once per process): the mmap threshold set, 0
+    when the allocator was left as it was."""
+    libc = _glibc()
+    if libc is None:
+        return 0
+    # older glibc refuses a threshold above 32 MiB: keep the first size it accepts
+    sizes = (KEEP_BYTES, 32 << 20)
+    kept = next((size for size in sizes if libc.mallopt(M_MMAP_THRESHOLD, size)), 0)
+    if kept:
+        libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
+    return kept
+
+
 def keep_freed_memory() -> str:
     """Make glibc reuse freed memory instead of unmapping it (once per process): returns
     what was done, for the run's ``execution`` record."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return "default"
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        return "default"
-    # older glibc refuses a threshold above 32 MiB: keep the first size it accepts
-    kept = next((size for size in (KEEP_BYTES, 32 << 20) if mallopt(M_MMAP_THRESHOLD, size)), 0)
+    kept = _kept_bytes()
     if not kept:
         return "default"
-    mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
     return f"glibc: mmap threshold {kept >> 20} MiB, trim threshold {KEEP_BYTES >> 20} MiB"
+
+
+def huge_pages_allowed() -> bool:
+    """Whether the kernel backs memory marked ``MADV_HUGEPAGE`` with transparent huge pages."""
+    try:
+        return "[never]" not in THP_SETTING.read_text()
+    except OSError:
+        return False
+
+
+def mark_step_heap(execution: Execution) -> Execution:
+    """``execution`` with ``huge_pages_mib`` set, after marking heap for the coming steps'
+    activations (see the module's "memory"): up to a quarter of the memory this process can
+    still use, on CPU with the allocator kept at :data:`KEEP_BYTES`."""
+    libc = _glibc()
+    kept = execution.allocator.startswith("glibc") and _kept_bytes() == KEEP_BYTES
+    size = min(STEP_HEAP, available_bytes() // 4) // HUGE_PAGE * HUGE_PAGE
+    if libc is None or not kept or size == 0 or not huge_pages_allowed():
+        return replace(execution, huge_pages_mib=0)
+    block = libc.malloc(size + HUGE_PAGE)  # room to start on a huge-page boundary
+    if not block:
+        return replace(execution, huge_pages_mib=0)
+    start = -(-block // HUGE_PAGE) * HUGE_PAGE
+    marked = libc.madvise(start, size, MADV_HUGEPAGE) == 0
+    libc.free(block)
+    return replace(execution, huge_pages_mib=size >> 20 if marked else 0)
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -153,6 +214,7 @@ class Execution:
     threads: int
     allocator: str
     eval_precision: str = "fp32"  # "fp32" or "bf16": evaluation, validation and prediction
+    huge_pages_mib: int = 0  # heap marked for the steps' activations (:func:`mark_step_heap`)
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:

@@ -33,7 +33,7 @@ from cnnlab.train.config import TrainConfig
 from cnnlab.train.data import Data, Samples, check_data_format, target_task
 from cnnlab.train.distributed import World, all_reduce_sum, init_world
 from cnnlab.train.environment import auto_device, seed_everything
-from cnnlab.train.execution import resolve_execution
+from cnnlab.train.execution import mark_step_heap, resolve_execution
 from cnnlab.train.feed import (
     EvaluationBatches,
     Feed,
@@ -209,6 +209,7 @@ class Trainer:
         self.num_validation_samples = self._validation.num_samples if validation else 0
         self.validation_data, self.validation_result = validation, None
         self._add_default_callbacks(has_validation=validation is not None)
+        self.execution = mark_step_heap(self.execution)
         how = (self.execution, self.profiler.section, self.factories, self.monitor)
         self.update = Update.from_config(cfg, self.model.parameters(), len(batches), *how)
         net = self.model
