@@ -59,8 +59,8 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 KEEP_BYTES = 1 << 30  # allocations below stay on the heap; free memory up to this is kept
 MADV_HUGEPAGE = 14  # <sys/mman.h>
 HUGE_PAGE = 2 << 20
-# marked for the steps at most: with what is already free above it, it stays below the trim
-# threshold, so glibc keeps it
+# marked for the steps at most: freed, a block this size stays below glibc's trim threshold
+# at the top of the heap, so glibc keeps it instead of returning it to the kernel
 STEP_HEAP = KEEP_BYTES - (128 << 20)
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
