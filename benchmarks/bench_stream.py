@@ -6,7 +6,7 @@
 2. ResNet-20 trains ``--steps`` timed steps (after ``--warmup`` untimed ones) streamed from the
    whole cache, and the same steps in memory on the cache's first ``--subset`` samples (a
    subset that fits); each in a fresh process, whose process tree's memory is sampled every
-   0.2 s: the proportional set size (PSS) of the trainer and its reader processes, summed, is
+   2 s: the proportional set size (PSS) of the trainer and its reader processes, summed, is
    "peak PSS" (shared pages counted once); "anonymous" is the part that is not file pages,
    which the kernel can drop and re-read at will; "largest RSS" is the highest peak resident
    set (``VmHWM``) of any one process of the tree. The cache's pages are dropped from the
@@ -47,6 +47,10 @@ from report import RESULTS
 
 HERE = Path(__file__).resolve()
 MEMORY_KEYS = ("peak_pss_mib", "peak_anon_mib", "peak_rss_mib")
+# reading smaps_rollup walks a process's page tables under its mmap lock (about 14 ms per
+# 2.2 GB of 4 KiB pages): sampled every 0.2 s, it took up to a quarter of a core from the
+# in-memory runs, less from the streamed ones; memory plateaus within seconds of a start
+SAMPLE_SECONDS = 2.0
 
 
 class StepsDone(Exception):
@@ -112,7 +116,7 @@ def run_measured(command: list[str], env: dict | None = None) -> dict:
         def sample() -> None:
             while child.poll() is None:
                 peaks[:] = map(max, peaks, tree_memory(child.pid))
-                time.sleep(0.2)
+                time.sleep(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
